@@ -1,0 +1,1 @@
+"""dmrec-bench: the reproducibility benchmark suite for DMRec (SIGIR 2025)."""

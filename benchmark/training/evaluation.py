@@ -1,0 +1,90 @@
+"""Full-ranking evaluation: every item not in the user's training set is a candidate.
+
+Recall@K = hits in the top K / |test items of u|; NDCG@K = DCG@K / IDCG over min(K, |test items|)
+(DMRec.md, Protocol). Users without items in the evaluated split are not evaluated. The metrics
+are computed in torch on the scoring device, batch by batch, and kept per user.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from recbole.data.interaction import Interaction
+
+from benchmark.training.interactions import SparseRows, train_matrix
+
+
+@dataclass
+class RankingTarget:
+    """What one full-ranking evaluation needs: the users, their held-out items, the mask."""
+
+    name: str  # "valid" or "test"
+    users: torch.Tensor  # (U,) internal ids with at least one held-out item
+    truth: SparseRows  # held-out items
+    mask: SparseRows  # items excluded from the ranking (the training items)
+    n_train: np.ndarray  # (U,) training interactions of each evaluated user
+
+    @classmethod
+    def from_datasets(cls, name: str, train_dataset, eval_dataset, also_mask=()) -> "RankingTarget":
+        truth = train_matrix(eval_dataset)
+        mask = train_matrix(train_dataset)
+        for extra in also_mask:
+            mask = mask + train_matrix(extra)
+        mask.data[:] = 1.0
+        users = np.flatnonzero(np.diff(truth.indptr))
+        return cls(name, torch.as_tensor(users, dtype=torch.long), SparseRows(truth), SparseRows(mask),
+                   np.diff(train_matrix(train_dataset).indptr)[users])
+
+
+def masked_scores(model, users: torch.Tensor, mask: SparseRows) -> torch.Tensor:
+    """(B, n_items) scores of `users` with their masked items and RecBole's padding item 0 at -inf."""
+    interaction = Interaction({model.USER_ID: users}).to(model.device)
+    scores = model.full_sort_predict(interaction).view(len(users), -1).float()
+    batch_row, cols, _ = mask._gather(users)
+    scores[batch_row.to(scores.device), cols.to(scores.device)] = -torch.inf
+    scores[:, 0] = -torch.inf
+    return scores
+
+
+def ranking_metrics(top_hits: torch.Tensor, n_relevant: torch.Tensor, ks) -> dict[str, torch.Tensor]:
+    """Per-user Recall@K and NDCG@K from (B, max K) 0/1 hits of the ranked list."""
+    max_k = top_hits.shape[1]
+    discounts = 1.0 / torch.log2(torch.arange(2, max_k + 2, device=top_hits.device, dtype=torch.float64))
+    ideal = torch.cumsum(discounts, 0)
+    hits = top_hits.double()
+    dcg = torch.cumsum(hits * discounts, 1)
+    found = torch.cumsum(hits, 1)
+    out = {}
+    for k in ks:
+        out[f"recall@{k}"] = found[:, k - 1] / n_relevant
+        out[f"ndcg@{k}"] = dcg[:, k - 1] / ideal[torch.clamp(n_relevant, max=k).long() - 1]
+    return out
+
+
+@torch.no_grad()
+def evaluate_full_ranking(model, target: RankingTarget, ks=(5, 10, 20), batch_size: int = 4096):
+    """(mean metrics, per-user metrics) of `model` on `target`; per-user rows follow target.users."""
+    model.eval()
+    max_k = max(ks)
+    per_user: dict[str, list[torch.Tensor]] = {}
+    for start in range(0, len(target.users), batch_size):
+        users = target.users[start:start + batch_size]
+        scores = masked_scores(model, users, target.mask)
+        top = torch.topk(scores, max_k, dim=1).indices  # (B, K)
+        truth = target.truth.dense(users).to(scores.device)
+        hits = torch.gather(truth, 1, top)
+        n_relevant = truth.sum(1).double()
+        for key, value in ranking_metrics(hits, n_relevant, ks).items():
+            per_user.setdefault(key, []).append(value.cpu())
+    per_user_arrays = {key: torch.cat(parts).numpy() for key, parts in per_user.items()}
+    means = OrderedDict((key, float(values.mean())) for key, values in per_user_arrays.items())
+    return means, per_user_arrays
+
+
+def metric_names(ks) -> list[str]:
+    return [f"{m}@{k}" for k in ks for m in ("recall", "ndcg")]
+
+

@@ -1,0 +1,63 @@
+"""The training interactions as torch tensors, read by rows without densifying the whole matrix."""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+
+def train_matrix(dataset) -> sp.csr_matrix:
+    """(n_users, n_items) binary CSR of a RecBole (train) dataset, in internal ids (row/col 0 empty)."""
+    matrix = dataset.inter_matrix(form="csr").astype(np.float32)
+    matrix.data[:] = 1.0
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    return matrix
+
+
+class SparseRows:
+    """A CSR matrix on a torch device, read a batch of rows at a time.
+
+    `dense(rows)` builds only the (B, N) slab a batch needs; `matmul(rows, W)` computes
+    X[rows] @ W as a segment sum over the non-zeros, so the full (B, N) slab is never built.
+    """
+
+    def __init__(self, matrix: sp.csr_matrix, device: torch.device | str = "cpu"):
+        matrix = matrix.tocsr()
+        self.shape = matrix.shape
+        self.indptr = torch.as_tensor(matrix.indptr.astype(np.int64), device=device)
+        self.indices = torch.as_tensor(matrix.indices.astype(np.int64), device=device)
+        self.values = torch.as_tensor(matrix.data.astype(np.float32), device=device)
+        self.row_counts = self.indptr[1:] - self.indptr[:-1]
+
+    def to(self, device) -> "SparseRows":
+        for name in ("indptr", "indices", "values", "row_counts"):
+            setattr(self, name, getattr(self, name).to(device))
+        return self
+
+    def _gather(self, rows: torch.Tensor):
+        rows = rows.to(self.indptr.device)
+        counts = self.row_counts[rows]  # (B,)
+        starts = self.indptr[rows]
+        batch_row = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), counts)
+        offsets = torch.arange(int(counts.sum()), device=rows.device) - torch.repeat_interleave(
+            torch.cumsum(counts, 0) - counts, counts
+        )
+        positions = torch.repeat_interleave(starts, counts) + offsets
+        return batch_row, self.indices[positions], self.values[positions]
+
+    def dense(self, rows: torch.Tensor) -> torch.Tensor:
+        """(B, N) dense rows."""
+        batch_row, cols, vals = self._gather(rows)
+        out = torch.zeros(len(rows), self.shape[1], device=self.values.device)
+        out[batch_row, cols] = vals
+        return out
+
+    def matmul(self, rows: torch.Tensor, weight: torch.Tensor, row_values: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, d) = X[rows] @ weight, weight (N, d); `row_values` (B, N) replaces the stored values
+        (e.g. after input dropout) and is read only at the non-zeros."""
+        batch_row, cols, vals = self._gather(rows)
+        if row_values is not None:
+            vals = row_values[batch_row, cols]
+        out = torch.zeros(len(rows), weight.shape[1], device=weight.device, dtype=weight.dtype)
+        return out.index_add_(0, batch_row, weight[cols] * vals.unsqueeze(1))

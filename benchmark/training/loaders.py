@@ -1,0 +1,94 @@
+"""Training batches: users (for autoencoders) or (user, positive, negatives) triples (for BPR).
+
+Both yield RecBole `Interaction`s, so a model's `calculate_loss` reads them as it would RecBole's
+own loaders; both draw from one seeded torch generator, so a seed fixes the batch order.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from recbole.data.interaction import Interaction
+
+from benchmark.training.interactions import train_matrix
+
+
+class UserBatchLoader:
+    """One epoch = one pass over the users that have training items (RecBole's padding user 0
+    never appears), shuffled, in batches of `batch_size` users."""
+
+    def __init__(self, dataset, batch_size: int, generator: torch.Generator, shuffle: bool = True):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.generator = generator
+        self.shuffle = shuffle
+        counts = np.diff(train_matrix(dataset).indptr)
+        self.users = torch.as_tensor(np.flatnonzero(counts), dtype=torch.long)
+        self.uid_field = dataset.uid_field
+
+    def __len__(self) -> int:
+        return (len(self.users) + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self):
+        users = self.users[torch.randperm(len(self.users), generator=self.generator)] if self.shuffle else self.users
+        for start in range(0, len(users), self.batch_size):
+            yield Interaction({self.uid_field: users[start:start + self.batch_size]})
+
+
+class PairBatchLoader:
+    """One epoch = one pass over the training (user, item) pairs, shuffled, each with
+    `num_negatives` items drawn uniformly among the items the user has not seen in training
+    (rejection sampling; item 0, RecBole's padding, is never drawn)."""
+
+    def __init__(self, dataset, batch_size: int, generator: torch.Generator, num_negatives: int = 1, neg_field: str | None = None):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.generator = generator
+        self.num_negatives = num_negatives
+        matrix = train_matrix(dataset).tocoo()
+        self.users = torch.as_tensor(matrix.row, dtype=torch.long)
+        self.items = torch.as_tensor(matrix.col, dtype=torch.long)
+        self.n_items = matrix.shape[1]
+        self.seen_keys = torch.sort(self.users * self.n_items + self.items).values
+        self.uid_field, self.iid_field = dataset.uid_field, dataset.iid_field
+        self.neg_field = neg_field or dataset.config["NEG_PREFIX"] + self.iid_field
+        if int(np.diff(train_matrix(dataset).indptr).max()) >= self.n_items - 1:
+            raise ValueError(f"{dataset.dataset_name}: a user has seen every item, no negative can be drawn")
+
+    def __len__(self) -> int:
+        return (len(self.users) + self.batch_size - 1) // self.batch_size
+
+    def sample_negatives(self, users: torch.Tensor) -> torch.Tensor:
+        """(B, num_negatives) unseen items per user."""
+        shape = (len(users), self.num_negatives)
+        negatives = torch.randint(1, self.n_items, shape, generator=self.generator)
+        expanded = users.unsqueeze(1).expand(shape)
+        while True:
+            keys = expanded * self.n_items + negatives
+            position = torch.searchsorted(self.seen_keys, keys).clamp(max=len(self.seen_keys) - 1)
+            seen = self.seen_keys[position] == keys
+            if not seen.any():
+                return negatives
+            negatives[seen] = torch.randint(1, self.n_items, (int(seen.sum()),), generator=self.generator)
+
+    def __iter__(self):
+        order = torch.randperm(len(self.users), generator=self.generator)
+        for start in range(0, len(order), self.batch_size):
+            index = order[start:start + self.batch_size]
+            users, items = self.users[index], self.items[index]
+            negatives = self.sample_negatives(users)
+            yield Interaction({
+                self.uid_field: users,
+                self.iid_field: items,
+                self.neg_field: negatives.squeeze(1) if self.num_negatives == 1 else negatives,
+            })
+
+
+def make_train_loader(model, dataset, config, generator: torch.Generator):
+    """The loader a model asks for through its `batch_unit` ("users" or "pairs")."""
+    unit = getattr(model, "batch_unit", None)
+    if unit == "users":
+        return UserBatchLoader(dataset, config["train_batch_size"], generator)
+    if unit == "pairs":
+        return PairBatchLoader(dataset, config["train_batch_size"], generator,
+                               num_negatives=getattr(model, "num_negatives", 1), neg_field=model.NEG_ITEM_ID)
+    raise ValueError(f"{type(model).__name__}.batch_unit must be 'users' or 'pairs', not {unit!r}")
