@@ -59,8 +59,9 @@ def install() -> None:
     from recbole.data.dataset import Dataset
     from recbole.trainer import Trainer
 
-    # NumPy 2: np.float_ & co. were removed.
+    # NumPy 2: np.float_ & co. were removed; RecBole's metrics also read np.float directly.
     Config.compatibility_settings = _numpy_aliases
+    _numpy_aliases(None)
 
     # SciPy >= 1.15.
     if not hasattr(sp.dok_matrix, "_update"):

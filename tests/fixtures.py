@@ -45,3 +45,18 @@ def tiny_dataset(name: str = "tiny", n_users: int = 64, n_items: int = 48, dim: 
 
 def prepare_tiny(root: Path, **kwargs) -> Path:
     return write_prepared(tiny_dataset(**kwargs), root)
+
+
+def recbole_splits(name: str):
+    """RecBole's [train, valid, test] datasets of a prepared dataset, read through RecBole's Config."""
+    from benchmark import compat
+
+    compat.install()
+    from recbole.config import Config
+    from recbole.data import create_dataset
+    from recbole.model.general_recommender import Pop
+
+    from benchmark.data.prepared import recbole_dataset_config
+
+    config = Config(model=Pop, config_dict={**recbole_dataset_config(name), "show_progress": False})
+    return create_dataset(config).build()

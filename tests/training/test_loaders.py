@@ -1,0 +1,52 @@
+"""Training batches: users exclude padding and empty users; negatives are never training items."""
+import numpy as np
+import torch
+
+from benchmark.training.interactions import SparseRows, train_matrix
+from benchmark.training.loaders import PairBatchLoader, UserBatchLoader
+from tests.fixtures import recbole_splits
+
+
+def _train_set(data_root):
+    return recbole_splits("tiny")[0]
+
+
+def test_user_loader_is_one_pass_over_users_with_training_items(data_root):
+    train_set = _train_set(data_root)
+    loader = UserBatchLoader(train_set, 10, torch.Generator().manual_seed(0))
+    seen = torch.cat([batch[train_set.uid_field] for batch in loader])
+    counts = np.diff(train_matrix(train_set).indptr)
+    assert sorted(seen.tolist()) == np.flatnonzero(counts).tolist()
+    assert 0 not in seen.tolist() and len(loader) == (len(seen) + 9) // 10
+    again = torch.cat([b[train_set.uid_field] for b in UserBatchLoader(train_set, 10, torch.Generator().manual_seed(0))])
+    assert torch.equal(seen, again)  # the seed fixes the order
+
+
+def test_pair_loader_negatives_are_unseen_items(data_root):
+    train_set = _train_set(data_root)
+    loader = PairBatchLoader(train_set, 16, torch.Generator().manual_seed(0), num_negatives=5, neg_field="neg_item_id")
+    train = train_matrix(train_set).toarray() > 0
+    pairs = 0
+    for batch in loader:
+        users, items, negatives = batch["user_id"], batch["item_id"], batch["neg_item_id"]
+        assert negatives.shape == (len(users), 5)
+        assert train[users.numpy(), items.numpy()].all()
+        assert not train[users.numpy()[:, None], negatives.numpy()].any()
+        assert (negatives >= 1).all()
+        pairs += len(users)
+    assert pairs == train.sum()
+
+
+def test_sparse_rows_dense_and_matmul_match_dense_algebra():
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    matrix = sp.random(30, 20, density=0.2, format="csr", random_state=1, dtype=np.float32)
+    rows = SparseRows(matrix)
+    users = torch.tensor([3, 0, 29, 3])
+    dense = matrix.toarray()[users.numpy()]
+    np.testing.assert_array_equal(rows.dense(users).numpy(), dense)
+    weight = torch.as_tensor(rng.normal(size=(20, 4)), dtype=torch.float32)
+    np.testing.assert_allclose(rows.matmul(users, weight).numpy(), dense @ weight.numpy(), rtol=1e-5, atol=1e-6)
+    scaled = torch.as_tensor(dense * 2)
+    np.testing.assert_allclose(rows.matmul(users, weight, row_values=scaled).numpy(), 2 * dense @ weight.numpy(), rtol=1e-5, atol=1e-6)
