@@ -36,7 +36,7 @@ def check_trains_and_ranks(model: str, steps: int = 40, lr: float = 1e-2, datase
             assert torch.isfinite(loss), f"{model}: non-finite loss {loss}"
             loss.backward()
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             if len(losses) >= steps:
                 break
     k = max(3, steps // 5)

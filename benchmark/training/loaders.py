@@ -60,15 +60,15 @@ class PairBatchLoader:
     def sample_negatives(self, users: torch.Tensor) -> torch.Tensor:
         """(B, num_negatives) unseen items per user."""
         shape = (len(users), self.num_negatives)
-        negatives = torch.randint(1, self.n_items, shape, generator=self.generator)
-        expanded = users.unsqueeze(1).expand(shape)
-        while True:
-            keys = expanded * self.n_items + negatives
+        negatives = torch.randint(1, self.n_items, shape, generator=self.generator).view(-1)
+        owners = users.unsqueeze(1).expand(shape).reshape(-1)
+        pending = torch.arange(len(negatives))  # only redrawn entries are checked again
+        while len(pending):
+            keys = owners[pending] * self.n_items + negatives[pending]
             position = torch.searchsorted(self.seen_keys, keys).clamp(max=len(self.seen_keys) - 1)
-            seen = self.seen_keys[position] == keys
-            if not seen.any():
-                return negatives
-            negatives[seen] = torch.randint(1, self.n_items, (int(seen.sum()),), generator=self.generator)
+            pending = pending[self.seen_keys[position] == keys]
+            negatives[pending] = torch.randint(1, self.n_items, (len(pending),), generator=self.generator)
+        return negatives.view(shape)
 
     def __iter__(self):
         order = torch.randperm(len(self.users), generator=self.generator)

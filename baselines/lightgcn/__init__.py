@@ -1,0 +1,1 @@
+"""The shared LightGCN backbone (He et al. SIGIR 2020)."""
