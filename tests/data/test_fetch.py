@@ -1,0 +1,133 @@
+import io
+import socket
+import tarfile
+import zipfile
+
+import pytest
+
+from benchmark.data.archive import unpack_archive
+from benchmark.data.fetch import fetch_rlmrec
+from benchmark.data.prepared import DataError, list_prepared, read_meta
+from benchmark.data.rlmrec import raw_rlmrec_dir
+from tests.data.cli_output import error_line
+from tests.data.rlmrec_fixture import tiny_rlmrec_arrays, write_rlmrec
+
+
+def _rlmrec_zip(tmp_path, datasets=("amazon", "yelp", "steam")):
+    """A zip in the layout of RLMRec's data.zip: <top>/<dataset>/*.pkl (plus macOS litter)."""
+    staging = tmp_path / "staging"
+    for k, name in enumerate(datasets):
+        write_rlmrec(staging / "data" / name, tiny_rlmrec_arrays(n_users=12 + k, n_items=10, seed=k))
+    archive = tmp_path / "data.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        for path in sorted(staging.rglob("*")):
+            handle.write(path, path.relative_to(staging).as_posix())
+        handle.writestr("__MACOSX/data/amazon/._trn_mat.pkl", b"resource fork")
+    return archive
+
+
+def _tar_with(tmp_path, member: tarfile.TarInfo, data: bytes = b"") -> object:
+    archive = tmp_path / "bad.tar.gz"
+    with tarfile.open(archive, "w:gz") as handle:
+        good = tarfile.TarInfo("data/readme.txt")
+        good.size = 2
+        handle.addfile(good, io.BytesIO(b"ok"))
+        handle.addfile(member, io.BytesIO(data) if data else None)
+    return archive
+
+
+def test_fetch_from_a_local_archive_unpacks_and_prepares_every_dataset(data_home, cli, tmp_path):
+    status, out, err = cli("fetch", "rlmrec", "--archive", _rlmrec_zip(tmp_path))
+    assert status == 0, err
+    assert list_prepared() == ["amazon", "steam", "yelp"]
+    assert [read_meta(n)["n_users"] for n in ("amazon", "yelp", "steam")] == [12, 13, 14]
+    assert (raw_rlmrec_dir() / "yelp" / "trn_mat.pkl").is_file()
+    assert read_meta("steam")["source"] == f"RLMRec format ({raw_rlmrec_dir() / 'steam'})"
+    # the unpacked folders are now the default sources
+    status, out, _ = cli("prepare", "yelp")
+    assert status == 0 and "up to date" in out
+
+
+def test_an_archive_missing_some_datasets_prepares_the_others_and_warns(data_home, cli, tmp_path):
+    status, out, err = cli("fetch", "rlmrec", "--archive", _rlmrec_zip(tmp_path, ("steam",)))
+    assert status == 0 and list_prepared() == ["steam"]
+    assert "holds no amazon, yelp folder" in err
+
+
+@pytest.mark.parametrize("member, reason", [
+    ("../evil.txt", "contains '..'"),
+    ("data/../../evil.txt", "contains '..'"),
+    ("/tmp/evil.txt", "has an absolute path"),
+    ("C:/evil.txt", "has an absolute path"),
+])
+def test_zip_members_that_escape_are_refused_before_anything_is_written(data_home, tmp_path, member, reason):
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("data/amazon/fine.txt", b"fine")
+        handle.writestr(member, b"evil")
+    destination = tmp_path / "out" / "unpacked"
+    with pytest.raises(DataError, match=reason) as refused:
+        unpack_archive(archive, destination)
+    assert str(archive) in str(refused.value) and member in str(refused.value)
+    assert not destination.exists() and list((tmp_path / "out").iterdir()) == []
+    assert not (tmp_path / "evil.txt").exists()
+
+
+@pytest.mark.parametrize("kind, target, reason", [
+    (tarfile.SYMTYPE, "../../../outside", "outside the archive folder"),
+    (tarfile.SYMTYPE, "/etc/passwd", "outside the archive folder"),
+    (tarfile.LNKTYPE, "../outside", "outside the archive folder"),
+    (tarfile.CHRTYPE, "", "not a plain file, folder or link"),
+])
+def test_tar_links_escaping_the_folder_and_devices_are_refused(tmp_path, kind, target, reason):
+    member = tarfile.TarInfo("data/amazon/link")
+    member.type = kind
+    member.linkname = target
+    with pytest.raises(DataError, match=reason):
+        unpack_archive(_tar_with(tmp_path, member), tmp_path / "out" / "unpacked")
+    assert not (tmp_path / "out" / "unpacked").exists()
+
+
+def test_tar_traversal_is_refused_and_links_inside_the_tree_are_kept(tmp_path):
+    escaping = tarfile.TarInfo("../evil.txt")
+    escaping.size = 4
+    with pytest.raises(DataError, match=r"member '\.\./evil\.txt' contains '\.\.'"):
+        unpack_archive(_tar_with(tmp_path, escaping, b"evil"), tmp_path / "out")
+    inside = tarfile.TarInfo("data/alias.txt")
+    inside.type = tarfile.SYMTYPE
+    inside.linkname = "readme.txt"
+    unpacked = unpack_archive(_tar_with(tmp_path, inside), tmp_path / "out")
+    assert (unpacked / "data" / "alias.txt").read_text() == "ok"
+
+
+def test_corrupt_archives_are_one_line_errors(data_home, cli, tmp_path):
+    garbage = tmp_path / "data.zip"
+    garbage.write_bytes(b"this is not an archive" * 100)
+    status, _, err = cli("fetch", "rlmrec", "--archive", garbage)
+    assert status == 1 and f"{garbage}: not a zip or tar archive" in error_line(err)
+
+    truncated = tmp_path / "truncated.zip"
+    truncated.write_bytes(_rlmrec_zip(tmp_path).read_bytes()[:-100])
+    status, _, err = cli("fetch", "rlmrec", "--archive", truncated)
+    assert status == 1 and str(truncated) in error_line(err)
+
+    damaged = tmp_path / "damaged.zip"
+    data = bytearray(_rlmrec_zip(tmp_path).read_bytes())
+    start = data.index(b"trn_mat.pkl") + len(b"trn_mat.pkl") + 40  # inside the first member's bytes
+    data[start:start + 64] = b"\x00" * 64
+    damaged.write_bytes(bytes(data))
+    status, _, err = cli("fetch", "rlmrec", "--archive", damaged)
+    assert status == 1 and f"{damaged}: corrupt archive" in error_line(err)
+    assert list_prepared() == []
+
+
+def test_offline_fetch_fails_fast_and_says_what_to_download_and_where(data_home, tmp_path):
+    with socket.socket() as probe:  # a local port that nobody listens on: connection refused at once
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/data.zip"
+    with pytest.raises(DataError) as failed:
+        fetch_rlmrec(url=url, timeout=2)
+    message = str(failed.value)
+    assert url in message and str(raw_rlmrec_dir() / "data.zip") in message and "--archive PATH" in message
+    assert not (raw_rlmrec_dir() / "data.zip").exists() and not (raw_rlmrec_dir() / "data.zip.part").exists()
