@@ -1,0 +1,1 @@
+"""DMRec's generative bases as RecBole models; `base` holds what they share."""

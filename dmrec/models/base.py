@@ -1,0 +1,188 @@
+"""What DMRec's generative bases share: user batches read sparsely, the language branch, the
+matcher hookup, the multinomial likelihood and RecBole's prediction interface.
+
+A base model (Mult-VAE, L-DiffRec, CVGA) subclasses `GenerativeRecommender` and provides
+
+    collaborative_gaussian(batch) -> Gaussian    q_phi(z | x_u) of the batch's users, (B, d)
+    scores(users) -> (B, n_items)                 prediction scores (eval mode)
+    calculate_loss(interaction)                   its own objective, built from `self.match`
+
+and calls `build_language_branch(dataset, latent_dim)` once its latent size is known. Then any
+matcher of `dmrec.matchers` attaches: `self.match(q, batch)` returns the regularizer that
+replaces the ELBO's KL term and the Gaussian to reconstruct from; `matcher: none` is the plain
+base and needs no text vectors.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from recbole.model.abstract_recommender import GeneralRecommender
+from recbole.utils import InputType
+from torch import nn
+
+from benchmark.data.prepared import text_vectors
+from benchmark.training.interactions import SparseRows, train_matrix
+from dmrec.divergences import Gaussian
+from dmrec.matchers import FORMULATIONS, Matched, get_matcher, resolve_beta
+from dmrec.pmn import ProbabilisticMetaNetwork
+
+
+@dataclass
+class UserBatch:
+    """A batch of users' training rows in CSR form: entry j is (rows[j], items[j]) with input
+    value values[j] (the binary x_u after input dropout: 0 or 1/(1-p); 1 without dropout)."""
+
+    users: torch.Tensor  # (B,)
+    rows: torch.Tensor  # (nnz,) batch row of each entry, non-decreasing
+    items: torch.Tensor  # (nnz,) item id of each entry
+    values: torch.Tensor  # (nnz,)
+    offsets: torch.Tensor  # (B,) where each user's entries start
+    counts: torch.Tensor  # (B,) float, training items per user
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def product(self, weight: torch.Tensor, values: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, d) = X_batch @ weight for weight (n_items, d), X_batch holding `values` (default:
+        self.values) at the batch's entries: a weighted embedding-bag sum, never a dense (B, N)."""
+        values = self.values if values is None else values
+        return F.embedding_bag(self.items, weight, self.offsets, mode="sum", per_sample_weights=values)
+
+    def dense(self, n_items: int) -> torch.Tensor:
+        """(B, n_items) with `values` at the entries (for tests and dense references)."""
+        out = torch.zeros(len(self), n_items, device=self.values.device)
+        out[self.rows, self.items] = self.values
+        return out
+
+
+class _LinearMultinomialNLL(torch.autograd.Function):
+    """Linear(hidden, N) followed by the multinomial loss -1/B sum_u sum_i x_ui log softmax(l_u)_i,
+    for a sparse non-negative x given by its entries (weights) and row sums (totals).
+
+    The (B, N) logits live in one reused workspace: the forward writes them there, turns them into
+    exp(l - max) in place, and the backward turns that into the logits' gradient
+    (|x_u| softmax_u - x_u) / B in place before the two weight products. No (B, N) tensor is
+    allocated per step (each fresh one costs page faults comparable to the products around it)."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, workspace, rows, items, weights, totals):
+        logits = torch.addmm(bias, hidden, weight.t(), out=workspace)  # (B, N)
+        picked = (logits[rows, items] * weights).sum()
+        peak = logits.amax(dim=1, keepdim=True)
+        exps = logits.sub_(peak).exp_()
+        sums = exps.sum(dim=1)
+        loss = ((totals * (peak.squeeze(1) + sums.log())).sum() - picked) / hidden.shape[0]
+        ctx.save_for_backward(hidden, weight, rows, items, weights, totals, sums)
+        ctx.workspace, ctx.version = workspace, workspace._version
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad):
+        hidden, weight, rows, items, weights, totals, sums = ctx.saved_tensors
+        logits_grad = ctx.workspace
+        if logits_grad._version != ctx.version:
+            raise RuntimeError("MultinomialHead: the workspace was reused before backward; call backward "
+                               "before the next training forward")
+        scale = grad / hidden.shape[0]
+        logits_grad.mul_((totals * scale / sums).unsqueeze(1))
+        logits_grad.index_put_((rows, items), (-scale * weights).to(logits_grad.dtype), accumulate=True)
+        hidden_grad = logits_grad @ weight if ctx.needs_input_grad[0] else None
+        weight_grad = logits_grad.t() @ hidden if ctx.needs_input_grad[1] else None
+        bias_grad = logits_grad.sum(dim=0) if ctx.needs_input_grad[2] else None
+        return hidden_grad, weight_grad, bias_grad, None, None, None, None, None
+
+
+class MultinomialHead(nn.Linear):
+    """The decoder's last layer Linear(hidden, n_items): `forward` gives scores, `loss` the
+    multinomial reconstruction loss of a batch's training rows (Mult-VAE's likelihood)."""
+
+    def __init__(self, in_features: int, n_items: int):
+        super().__init__(in_features, n_items)
+        self._workspace: torch.Tensor | None = None
+
+    def workspace(self, rows: int, like: torch.Tensor) -> torch.Tensor:
+        buffer = self._workspace
+        if buffer is None or buffer.shape[0] < rows or buffer.dtype != like.dtype or buffer.device != like.device:
+            buffer = self._workspace = torch.empty(rows, self.out_features, dtype=like.dtype, device=like.device)
+        return buffer[:rows]
+
+    def loss(self, hidden: torch.Tensor, batch: "UserBatch", target_values: torch.Tensor | None = None) -> torch.Tensor:
+        """-1/B sum_u log p(x_u | hidden_u): x_u the binary, undropped rows by default, or
+        `target_values` (nnz,) at the batch's entries."""
+        if target_values is None:
+            weights, totals = torch.ones_like(batch.values), batch.counts
+        else:
+            weights = target_values
+            totals = torch.zeros(len(batch), dtype=weights.dtype, device=weights.device).index_add_(0, batch.rows, weights)
+        return _LinearMultinomialNLL.apply(hidden, self.weight, self.bias, self.workspace(len(hidden), hidden),
+                                           batch.rows, batch.items, weights.to(hidden.dtype), totals.to(hidden.dtype))
+
+
+def xavier_init(module: nn.Module) -> None:
+    if isinstance(module, nn.Linear):
+        nn.init.xavier_normal_(module.weight)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+class GenerativeRecommender(GeneralRecommender):
+    """A RecBole model over batches of users whose Gaussian any DMRec matcher can match."""
+
+    input_type = InputType.PAIRWISE
+    batch_unit = "users"
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.interactions = SparseRows(train_matrix(dataset), self.device)
+        self.matcher = get_matcher(config["matcher"])
+        self.formulation = str(config["formulation"])
+        if self.formulation not in FORMULATIONS:
+            raise ValueError(f"formulation must be one of {FORMULATIONS}, not {self.formulation!r}")
+        self.match_function = self.matcher.function(self.formulation)
+        self.beta = resolve_beta(self.matcher.name, config["dataset"], config["beta"])
+        self.pmn: ProbabilisticMetaNetwork | None = None
+
+    def build_language_branch(self, dataset, latent_dim: int, hidden_size: int = 600) -> None:
+        """The PMN with 2 * latent_dim outputs, when the matcher needs the language space."""
+        if not self.matcher.needs_text:
+            return
+        who = f"{type(self).__name__} with matcher '{self.matcher.name}'"
+        self.pmn = ProbabilisticMetaNetwork(
+            text_vectors(dataset, "item", required_by=who), text_vectors(dataset, "user", required_by=who),
+            latent_dim, hidden_size, use_interactions=self.matcher.language_input == "interactions",
+        )
+
+    def user_batch(self, users: torch.Tensor, dropout: float = 0.0) -> UserBatch:
+        """The users' training rows; `dropout` drops entries (inverted scaling) in training mode."""
+        users = users.to(self.interactions.indptr.device)
+        rows, items, values = self.interactions._gather(users)
+        counts = self.interactions.row_counts[users]
+        offsets = torch.cumsum(counts, 0) - counts
+        if dropout and self.training:
+            values = F.dropout(values, dropout, training=True)
+        return UserBatch(users, rows, items, values, offsets, counts.to(values.dtype))
+
+    def match(self, q: Gaussian, batch: UserBatch) -> Matched:
+        """The matcher's (regularizer, Gaussian to reconstruct from) for the batch's q."""
+        p = self.pmn(batch) if self.pmn is not None else None
+        return self.match_function(q, p, self.beta)
+
+    def prediction_gaussian(self, users: torch.Tensor) -> Gaussian:
+        """The Gaussian whose mean the model predicts from (eval mode)."""
+        batch = self.user_batch(users)
+        return self.match(self.collaborative_gaussian(batch), batch).gaussian
+
+    @torch.no_grad()
+    def posterior_mean(self, users: torch.Tensor) -> torch.Tensor:
+        """(B, d) E[z_u] of the Gaussian used for prediction: q's mean for the plain base and the
+        paper formulation, the summed Gaussian's mean in the released formulation (Fig. 4's a_k)."""
+        return self.prediction_gaussian(users).mean
+
+    def full_sort_predict(self, interaction):
+        return self.scores(interaction[self.USER_ID])
+
+    def predict(self, interaction):
+        scores = self.scores(interaction[self.USER_ID])
+        return scores.gather(1, interaction[self.ITEM_ID].view(-1, 1).to(scores.device)).squeeze(1)
