@@ -1,17 +1,4 @@
-"""CVGA (Zhang et al., "Revisiting Graph-based Recommender Systems from the Perspective of
-Variational Auto-Encoder", TOIS 2023; BlueGhostYi/ID-GRec), with any DMRec matcher attached.
-
-    encoder  one graph convolution with one-hot item features: the normalised user-item matrix
-             R~ = D_u^-1/2 R D_i^-1/2 times Linear(N, 2d), giving every user's (mu, logvar),
-             with dropout on them (d = 64)
-    decoder  z -> Linear(d, N) -> multinomial over items
-
-Each training step encodes the whole graph (a sparse product) and decodes only the batch's users.
-`formulation: released` keeps the ID-GRec code's two quirks: the KL term is scaled by 1/B on top
-of its mean over the batch, and prediction decodes a *sample* of the Gaussian. `paper` uses the
-plainly averaged KL and the Gaussian's mean. With a matcher, the matcher's regularizer takes the
-KL's place (scaled the same way) and the PMN reads the undropped x_u (CVGA has no input dropout).
-"""
+"""CVGA: a DMRec base model (see the class docstring)."""
 from __future__ import annotations
 
 import torch
@@ -23,6 +10,21 @@ from dmrec.models.base import GenerativeRecommender, MultinomialHead, UserBatch,
 
 
 class CVGA(GenerativeRecommender):
+    """CVGA (Zhang et al., "Revisiting Graph-based Recommender Systems from the Perspective of
+    Variational Auto-Encoder", TOIS 2023; BlueGhostYi/ID-GRec), with any DMRec matcher attached.
+
+        encoder  one graph convolution with one-hot item features: the normalised user-item matrix
+                 R~ = D_u^-1/2 R D_i^-1/2 times Linear(N, 2d), giving every user's (mu, logvar),
+                 with dropout on them (d = 64)
+        decoder  z -> Linear(d, N) -> multinomial over items
+
+    Each training step encodes the whole graph (a sparse product) and decodes only the batch's users.
+    `formulation: released` keeps the ID-GRec code's two quirks: the KL term is scaled by 1/B on top
+    of its mean over the batch, and prediction decodes a *sample* of the Gaussian. `paper` uses the
+    plainly averaged KL and the Gaussian's mean. With a matcher, the matcher's regularizer takes the
+    KL's place (scaled the same way) and the PMN reads the undropped x_u (CVGA has no input dropout).
+    """
+
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.latent_dim = int(config["embedding_size"])

@@ -1,22 +1,4 @@
-"""L-DiffRec (Wang et al., "Diffusion Recommender Model", SIGIR 2023; YiyanXu/DiffRec), the
-latent diffusion recommender, with any DMRec matcher attached to its encoder's Gaussian.
-
-    items        optionally split into `n_clusters` groups by k-means on their text vectors
-                 (on a random projection of their interaction columns when the dataset has none)
-    encoder      per group c: x_u[I_c] (input dropout) -> Linear(|I_c|, 2 d_c) -> tanh -> (mu, logvar);
-                 the groups' d_c add up to latent_dim (300), d_c proportional to |I_c|
-    diffusion    `steps` forward steps over the sampled latent; an MLP denoiser with a sinusoidal
-                 time embedding predicts z_0; timesteps importance-sampled from each step's loss
-                 history, losses reweighted by SNR(t-1) - SNR(t) (DiffRec's `reweight`)
-    decoder      the denoised latent -> Linear(latent_dim, N)
-    loss         lambda * diffusion + multinomial reconstruction + annealed KL (the matcher's
-                 regularizer takes the KL's place); lambda anneals down per epoch, the KL weight up per step
-    prediction   the Gaussian's mean, through every reverse step without noise, decoded
-
-As in DiffRec's code, the reconstruction target is the input after dropout. The per-group
-encoders are one (N, 2 x latent_dim) table read sparsely, with a fixed block mask: item i only
-feeds its own group's latent coordinates.
-"""
+"""LDiffRec: a DMRec base model (see the class docstring)."""
 from __future__ import annotations
 
 import math
@@ -207,6 +189,26 @@ class LatentDiffusion(nn.Module):
 
 
 class LDiffRec(GenerativeRecommender):
+    """L-DiffRec (Wang et al., "Diffusion Recommender Model", SIGIR 2023; YiyanXu/DiffRec), the
+    latent diffusion recommender, with any DMRec matcher attached to its encoder's Gaussian.
+
+        items        optionally split into `n_clusters` groups by k-means on their text vectors
+                     (on a random projection of their interaction columns when the dataset has none)
+        encoder      per group c: x_u[I_c] (input dropout) -> Linear(|I_c|, 2 d_c) -> tanh -> (mu, logvar);
+                     the groups' d_c add up to latent_dim (300), d_c proportional to |I_c|
+        diffusion    `steps` forward steps over the sampled latent; an MLP denoiser with a sinusoidal
+                     time embedding predicts z_0; timesteps importance-sampled from each step's loss
+                     history, losses reweighted by SNR(t-1) - SNR(t) (DiffRec's `reweight`)
+        decoder      the denoised latent -> Linear(latent_dim, N)
+        loss         lambda * diffusion + multinomial reconstruction + annealed KL (the matcher's
+                     regularizer takes the KL's place); lambda anneals down per epoch, the KL weight up per step
+        prediction   the Gaussian's mean, through every reverse step without noise, decoded
+
+    As in DiffRec's code, the reconstruction target is the input after dropout. The per-group
+    encoders are one (N, 2 x latent_dim) table read sparsely, with a fixed block mask: item i only
+    feeds its own group's latent coordinates.
+    """
+
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.latent_dim = int(config["latent_dim"])

@@ -1,12 +1,4 @@
-"""Mult-VAE (Liang et al., "Variational Autoencoders for Collaborative Filtering", WWW 2018),
-the base of the released DMRec code, with any DMRec matcher attached.
-
-    encoder  x_u (L2-normalised, input dropout) -> Linear(N, 600) -> tanh -> Linear(600, 2 x 200)
-    decoder  z (200) -> Linear(200, 600) -> tanh -> Linear(600, N) -> multinomial over items
-
-The first encoder layer is read as a sparse product (an embedding-bag over the user's items), so
-a step costs the decoder's dense products and little else. `matcher: none` is Mult-VAE itself.
-"""
+"""MultVAE: a DMRec base model (see the class docstring)."""
 from __future__ import annotations
 
 import torch
@@ -17,6 +9,16 @@ from dmrec.models.base import GenerativeRecommender, MultinomialHead, xavier_ini
 
 
 class MultVAE(GenerativeRecommender):
+    """Mult-VAE (Liang et al., "Variational Autoencoders for Collaborative Filtering", WWW 2018),
+    the base of the released DMRec code, with any DMRec matcher attached.
+
+        encoder  x_u (L2-normalised, input dropout) -> Linear(N, 600) -> tanh -> Linear(600, 2 x 200)
+        decoder  z (200) -> Linear(200, 600) -> tanh -> Linear(600, N) -> multinomial over items
+
+    The first encoder layer is read as a sparse product (an embedding-bag over the user's items), so
+    a step costs the decoder's dense products and little else. `matcher: none` is Mult-VAE itself.
+    """
+
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         hidden, self.latent_dim = int(config["hidden_size"]), int(config["latent_dim"])
