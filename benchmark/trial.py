@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from benchmark import compat
-from benchmark.data.prepared import external_ids, read_meta, recbole_dataset_config, prepared_root
+from benchmark.data.prepared import REPO_ROOT, external_ids, read_meta, recbole_dataset_config
 from benchmark.models import get_spec
 
 RECORDED_PACKAGES = ("torch", "recbole", "numpy", "scipy", "pandas", "ray", "sentence-transformers")
@@ -30,7 +30,7 @@ def environment() -> dict:
             versions[package] = None
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                                cwd=str(prepared_root().parent.parent)).stdout.strip() or None
+                                cwd=str(REPO_ROOT)).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         commit = None
     return {

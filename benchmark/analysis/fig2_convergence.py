@@ -1,0 +1,104 @@
+"""Fig. 2: validation Recall@20 against epoch and against wall-clock time, base vs DMRec variants,
+with the best validation epoch marked by a red dot annotated with its test Recall@20."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from benchmark.analysis import style
+from benchmark.analysis.artefacts import FigureResult, Skipped, save_figure
+from benchmark.analysis.records import (BASE_MODELS, DMREC_MATCHERS, GridResults, model_label, select_defaults,
+                                        variant_label)
+
+PREFERRED_BASES = ("cvga", "multvae", *BASE_MODELS)  # the paper shows CVGA
+
+
+def choose_base(trials: pd.DataFrame) -> str | None:
+    """The first of CVGA, Mult-VAE, L-DiffRec that has both a base trial and a DMRec trial with a curve."""
+    for model in dict.fromkeys(PREFERRED_BASES):
+        own = trials[trials["model"] == model]
+        if (own["matcher"] == "none").any() and own["matcher"].isin(DMREC_MATCHERS).any():
+            return model
+    return None
+
+
+def curve_points(results: GridResults, trial_id: str) -> pd.DataFrame:
+    record = results.records[trial_id]
+    curve = pd.DataFrame(record.get("curve") or [], columns=["epoch", "time_s", "train_loss", "recall@20", "ndcg@20"])
+    curve = curve.dropna(subset=["recall@20"])
+    best_epoch = record.get("best_epoch")
+    if len(curve):
+        at_best = curve["epoch"] == best_epoch
+        best_index = curve.index[at_best][0] if at_best.any() else curve["recall@20"].idxmax()
+        curve["is_best"] = curve.index == best_index
+    else:
+        curve["is_best"] = []
+    curve["test_recall@20"] = ((record.get("metrics") or {}).get("test") or {}).get("recall@20")
+    return curve
+
+
+def fig2_convergence(results: GridResults, folder: Path, prefix: str) -> FigureResult:
+    model = choose_base(results.trials)
+    if model is None:
+        raise Skipped("Fig. 2 needs a base model (CVGA, Mult-VAE or L-DiffRec) with both its Base and a DMRec "
+                      "variant in the grid")
+    trials, notes = select_defaults(results.trials[(results.trials["model"] == model)
+                                                   & results.trials["matcher"].isin(("none", *DMREC_MATCHERS))])
+    if model != "cvga":
+        notes.append(f"CVGA (the paper's choice) is absent; {model_label(model)} is shown instead")
+    datasets = sorted(trials["dataset"].unique())
+    frames = []
+    for dataset in datasets:
+        for matcher in ("none", *DMREC_MATCHERS):
+            own = trials[(trials["dataset"] == dataset) & (trials["matcher"] == matcher)]
+            if own.empty:
+                notes.append(f"{variant_label(matcher)} missing for {dataset}")
+                continue
+            label = sorted(own["config_label"].unique())[0]
+            if own["config_label"].nunique() > 1:
+                notes.append(f"{variant_label(matcher)} on {dataset}: several configs; showing [{label}]")
+            first = own[own["config_label"] == label].sort_values("seed").iloc[0]
+            points = curve_points(results, first["trial_id"])
+            if points.empty:
+                notes.append(f"{variant_label(matcher)} on {dataset}: record has no curve")
+                continue
+            frames.append(points.assign(dataset=dataset, variant=variant_label(matcher), seed=first["seed"],
+                                        trial_id=first["trial_id"]))
+    if not frames:
+        raise Skipped("Fig. 2: no learning curves recorded")
+    data = pd.concat(frames, ignore_index=True)
+    with style.paper_style():
+        fig, axes = plt.subplots(len(datasets), 2, figsize=(style.TEXT_WIDTH, 2.0 * len(datasets) + 0.3),
+                                 squeeze=False)
+        for row, dataset in enumerate(datasets):
+            for col, (x, xlabel) in enumerate((("epoch", "epoch"), ("time_s", "wall-clock time (s)"))):
+                ax = axes[row][col]
+                own = data[data["dataset"] == dataset]
+                for index, (variant, points) in enumerate(own.groupby("variant", sort=False)):
+                    colour = style.variant_colour(variant)
+                    ax.plot(points[x], points["recall@20"], color=colour, label=variant, marker="o", markersize=2)
+                    best = points[points["is_best"]].iloc[0]
+                    ax.plot(best[x], best["recall@20"], "o", color=style.BEST_POINT, markersize=4.5, zorder=5)
+                    # test values listed in the empty band kept free below the curves, so no label covers data
+                    ax.text(0.98, 0.04 + 0.075 * index, f"{variant}: test R@20 {best['test_recall@20']:.4f}",
+                            transform=ax.transAxes, ha="right", va="bottom", fontsize=6, color=colour)
+                low, high = own["recall@20"].min(), own["recall@20"].max()
+                span = (high - low) or abs(high) * 0.1 or 0.01
+                ax.set_ylim(low - span * (0.1 + 0.13 * own["variant"].nunique()) / 0.6, high + 0.08 * span)
+                ax.set_xlabel(xlabel)
+                ax.set_ylabel("valid Recall@20")
+                ax.set_title(f"{model_label(model)} on {dataset}")
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        handles.append(plt.Line2D([], [], marker="o", linestyle="", color=style.BEST_POINT))
+        labels.append("best validation epoch")
+        fig.tight_layout()
+        style.figure_legend(fig, handles, labels, wide=True)
+        seeds = sorted(set(data["seed"]))
+        caption = (f"Fig. 2 (grid {results.grid}): validation Recall@20 of {model_label(model)} (Base) and its DMRec "
+                   f"variants against epoch (left) and wall-clock training time (right); one seed per line "
+                   f"(the first: seed {', '.join(map(str, seeds))}); red dot = best validation epoch, annotated with "
+                   f"the test Recall@20 at that epoch.")
+        result = FigureResult("fig2_convergence", caption, data, notes=notes)
+        return save_figure(fig, result, folder, prefix)

@@ -1,0 +1,112 @@
+"""The shape Tables 2 and 3 share: blocks of model rows, best bold / second underlined per column,
+then an Improv.% row and a Welch p-value row comparing the best candidate with the best reference."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from benchmark.analysis.rendering import RULE, Cell, Table
+from benchmark.analysis.stats import (format_metric, format_p, format_pct, improvement_pct, rank_marks,
+                                      welch_p_value)
+
+METRIC_SHORT = {"recall@10": "R@10", "recall@20": "R@20", "ndcg@10": "N@10", "ndcg@20": "N@20",
+                "recall@5": "R@5", "ndcg@5": "N@5"}
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    block: str  # rows of one block are ranked together
+    model: str
+    matcher: str
+    config_label: str
+    labels: tuple[str, ...]  # the leading label cells
+    role: str  # 'reference' | 'candidate' | 'other'
+
+
+def _lookup(summary: pd.DataFrame) -> dict:
+    return {(r.model, r.matcher, r.config_label, r.dataset, r.metric): r for r in summary.itertuples(index=False)}
+
+
+def ranked_table(key: str, caption: str, summary: pd.DataFrame, specs: list[RowSpec], datasets: list[str],
+                 metrics: tuple[str, ...], label_columns: tuple[str, ...],
+                 notes: list[str]) -> tuple[Table, Table]:
+    """(means table, std companion); the tidy data names, per column, which rows Improv.%/p compared."""
+    cells = _lookup(summary)
+    columns = [("", name) for name in label_columns] + [(d, METRIC_SHORT.get(m, m)) for d in datasets for m in metrics]
+    blocks = list(dict.fromkeys(spec.block for spec in specs))
+    mean_rows: list = []
+    std_rows: list = []
+    tidy: list[dict] = []
+    for block_index, block in enumerate(blocks):
+        block_specs = [s for s in specs if s.block == block]
+        marks: dict[tuple, str] = {}
+        improv_cells, p_cells = [], []
+        for dataset in datasets:
+            for metric in metrics:
+                stats = [cells.get((s.model, s.matcher, s.config_label, dataset, metric)) for s in block_specs]
+                means = [r.mean if r is not None else math.nan for r in stats]
+                for spec, mark in zip(block_specs, rank_marks(means)):
+                    marks[(spec, dataset, metric)] = mark
+                improv, p, compared = _compare(block_specs, stats)
+                improv_cells.append(Cell(format_pct(improv)))
+                p_cells.append(Cell(format_p(p)))
+                tidy.append({"block": block, "row": "Improv.%", "dataset": dataset, "metric": metric,
+                             "value": improv, "compared": compared})
+                tidy.append({"block": block, "row": "p-value (Welch)", "dataset": dataset, "metric": metric,
+                             "value": p, "compared": compared})
+        if block_index:
+            mean_rows.append(RULE)
+            std_rows.append(RULE)
+        for spec in block_specs:
+            mean_row = [Cell(text) for text in spec.labels]
+            std_row = [Cell(text) for text in spec.labels]
+            for dataset in datasets:
+                for metric in metrics:
+                    stat = cells.get((spec.model, spec.matcher, spec.config_label, dataset, metric))
+                    mean_row.append(Cell(format_metric(stat.mean) if stat is not None else "–",
+                                         marks[(spec, dataset, metric)]))
+                    std_row.append(Cell(_std_text(stat)))
+                    tidy.append({"block": block, "row": "value", "model": spec.model, "matcher": spec.matcher,
+                                 "variant": spec.labels[-1], "config_label": spec.config_label,
+                                 "dataset": dataset, "metric": metric,
+                                 "value": stat.mean if stat is not None else math.nan,
+                                 "std": stat.std if stat is not None else math.nan,
+                                 "n_seeds": stat.n_seeds if stat is not None else 0,
+                                 "mark": marks[(spec, dataset, metric)]})
+            mean_rows.append(mean_row)
+            std_rows.append(std_row)
+        filler = [""] * (len(label_columns) - 1)
+        mean_rows.append([Cell(t) for t in (*filler, "Improv.%")] + improv_cells)
+        mean_rows.append([Cell(t) for t in (*filler, "p-value")] + p_cells)
+    data = pd.DataFrame(tidy, columns=["block", "row", "model", "matcher", "variant", "config_label", "dataset",
+                                       "metric", "value", "std", "n_seeds", "mark", "compared"])
+    table = Table(key, caption, columns, mean_rows, data, list(notes))
+    std_caption = (f"Companion to {key}: sample standard deviation over seeds (ddof=1) and, in brackets, "
+                   f"the number of seeds behind each mean ('–' with one seed).")
+    std_table = Table(f"{key}_std", std_caption, columns, std_rows,
+                      data[data["row"] == "value"].reset_index(drop=True), [])
+    return table, std_table
+
+
+def _std_text(stat) -> str:
+    if stat is None:
+        return "–"
+    spread = "–" if math.isnan(stat.std) else f"±{stat.std:.4f}"
+    return f"{spread} ({stat.n_seeds})"
+
+
+def _best(specs, stats, role):
+    pairs = [(s, r) for s, r in zip(specs, stats) if s.role == role and r is not None and not math.isnan(r.mean)]
+    return max(pairs, key=lambda pair: pair[1].mean) if pairs else (None, None)
+
+
+def _compare(specs, stats) -> tuple[float, float, str]:
+    """Improv.% and Welch p of the best candidate row against the best reference row of one column."""
+    cand_spec, cand = _best(specs, stats, "candidate")
+    ref_spec, ref = _best(specs, stats, "reference")
+    if cand is None or ref is None:
+        return math.nan, math.nan, ""
+    compared = f"{' '.join(cand_spec.labels)} vs {' '.join(ref_spec.labels)}".strip()
+    return improvement_pct(cand.mean, ref.mean), welch_p_value(cand.values, ref.values), compared

@@ -1,0 +1,65 @@
+"""Table 1: statistics of the prepared datasets a grid used, with the paper's where it has them."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from benchmark.analysis.paper import PAPER_DATASET_STATS
+from benchmark.analysis.records import GridResults
+from benchmark.analysis.rendering import Cell, Table
+
+COLUMNS = ("n_users", "n_items", "n_interactions", "sparsity", "n_train", "n_valid", "n_test", "text_dim", "encoder")
+HEADERS = ("Dataset", "Source", "Users", "Items", "Interactions", "Sparsity", "Train", "Valid", "Test",
+           "Text dim", "Encoder")
+
+
+def _encoder(meta: dict) -> str:
+    for key in ("text_encoder", "encoder"):
+        value = meta.get(key)
+        if isinstance(value, dict):
+            value = value.get("name") or value.get("model")
+        if value:
+            return str(value)
+    return "–"
+
+
+def _fmt(column: str, value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if column == "sparsity":
+        return f"{100 * float(value):.2f}%"
+    if isinstance(value, (int, float)) and column != "text_dim":
+        return f"{int(value):,}"
+    return str(value)
+
+
+def table1(results: GridResults) -> Table:
+    """Our rows come from each dataset's prepared meta.json (benchmark.data.prepared.read_meta)."""
+    from benchmark.data.prepared import DataError, read_meta  # noqa: PLC0415
+
+    rows, tidy, notes = [], [], []
+    for dataset in results.datasets:
+        try:
+            meta = read_meta(dataset)
+        except DataError as error:
+            notes.append(f"{dataset}: {error}")
+            continue
+        versions = {r.get("dataset_version") for r in results.records.values()
+                    if (r.get("config") or {}).get("dataset") == dataset}
+        if meta.get("version") not in versions:
+            notes.append(f"{dataset}: the prepared copy (version {meta.get('version')}) differs from the one the "
+                         f"trials used ({', '.join(sorted(map(str, versions)))})")
+        values = {c: meta.get(c) for c in COLUMNS}
+        values["encoder"] = _encoder(meta)
+        rows.append([Cell(dataset), Cell("prepared")] + [Cell(_fmt(c, values[c])) for c in COLUMNS])
+        tidy.append({"dataset": dataset, "source": "prepared", **values})
+        if dataset in PAPER_DATASET_STATS:
+            paper = PAPER_DATASET_STATS[dataset]
+            rows.append([Cell(dataset), Cell("paper")] + [Cell(_fmt(c, paper.get(c))) for c in COLUMNS])
+            tidy.append({"dataset": dataset, "source": "paper", **paper})
+    caption = (f"Table 1 (grid {results.grid}): statistics of the prepared datasets the grid used (users, items, "
+               f"interactions over all splits, sparsity = 1 - interactions / (users x items), split sizes, text "
+               f"vector size and encoder); 'paper' rows are the published statistics.")
+    return Table("table1", caption, [("", h) for h in HEADERS], rows,
+                 pd.DataFrame(tidy, columns=["dataset", "source", *COLUMNS]), notes)

@@ -1,0 +1,73 @@
+"""Sparsity groups on hand-made users, and the config-grouping rules that keep table cells honest."""
+import numpy as np
+import pytest
+
+from benchmark.analysis.fig3_sparsity import assign_groups, group_edges, group_ranges
+from benchmark.analysis.records import default_value, load_grid, select_defaults
+from tests.analysis.synthetic import make_record, write_trial
+
+
+def test_quantile_edges_and_group_counts_on_hand_made_users():
+    n_train = np.array([1] * 5 + [2] * 4 + [3] * 3 + [4] * 2 + [10] * 6)  # 20 users
+    # share(n <= 2) = 9/20 = 0.45 -> e1 = 2; share(n <= 4) = 14/20 = 0.70 -> e2 = 4; e3 = 10 (first >= 0.90)
+    edges = group_edges(n_train)
+    assert edges == [2, 4, 10]
+    groups = assign_groups(n_train, edges)
+    assert np.bincount(groups, minlength=4).tolist() == [9, 5, 6, 0]
+    assert group_ranges(n_train, edges) == ["1–2", "3–4", "5–10", "none"]
+
+
+def test_group_boundaries_are_inclusive_upper_edges():
+    assert assign_groups([1, 2, 3, 4, 5, 10, 11], [2, 4, 10]).tolist() == [0, 0, 1, 1, 2, 2, 3]
+
+
+def test_tied_edges_are_pushed_apart():
+    n_train = np.full(20, 3)
+    assert group_edges(n_train) == [3, 4, 5]
+    assert np.bincount(assign_groups(n_train, [3, 4, 5]), minlength=4).tolist() == [20, 0, 0, 0]
+
+
+def _write(root, grid, configs):
+    for config, recall in configs:
+        write_trial(root, grid, make_record(config, recall))
+
+
+def test_labels_name_only_the_keys_that_differ_besides_seed(tmp_path):
+    common = {"model": "multvae", "dataset": "tiny", "matcher": "mddm", "learning_rate": 0.001}
+    _write(tmp_path, "g", [({**common, "seed": s, "formulation": f}, 0.1)
+                           for s in (1, 2) for f in ("paper", "released")])
+    trials = load_grid("g", tmp_path).trials
+    assert sorted(trials["config_label"]) == ["formulation=paper"] * 2 + ["formulation=released"] * 2
+
+
+def test_dataset_version_change_splits_a_group(tmp_path):
+    config = {"model": "kar", "dataset": "tiny", "seed": 1}
+    write_trial(tmp_path, "g", make_record(config, 0.1, dataset_version="v1"))
+    write_trial(tmp_path, "g", {**make_record({**config, "seed": 2}, 0.1, dataset_version="v2")})
+    assert sorted(load_grid("g", tmp_path).trials["config_label"]) == ["dataset_version=v1", "dataset_version=v2"]
+
+
+def test_table2_keeps_the_default_beta_of_a_sweep(tmp_path):
+    default = default_value("multvae", "tiny", "mddm", "beta")  # what the model's yaml leaves it at
+    other = 0.7 if default != 0.7 else 0.3
+    common = {"model": "multvae", "dataset": "tiny", "matcher": "mddm"}
+    _write(tmp_path, "g", [({**common, "seed": s, "beta": b}, 0.1) for s in (1, 2) for b in (default, other)])
+    kept, notes = select_defaults(load_grid("g", tmp_path).trials)
+    assert len(kept) == 2 and notes == []
+    assert [c["beta"] for c in kept["_config"]] == [default, default]
+    assert set(kept["config_label"]) == {""}
+
+
+def test_unresolvable_default_keeps_every_config_as_its_own_row(tmp_path):
+    common = {"model": "not-registered", "dataset": "tiny", "matcher": "mddm"}
+    _write(tmp_path, "g", [({**common, "seed": 1, "beta": b}, 0.1) for b in (0.2, 0.8)])
+    kept, notes = select_defaults(load_grid("g", tmp_path).trials)
+    assert sorted(kept["config_label"]) == ["beta=0.2", "beta=0.8"]
+    assert len(notes) == 1 and "each is shown as its own row" in notes[0]
+
+
+def test_bad_record_names_the_problem(tmp_path):
+    write_trial(tmp_path, "g", {**make_record({"model": "kar", "dataset": "tiny", "seed": 1}, 0.1),
+                                "config": {"model": "kar", "seed": 1}})
+    with pytest.raises(ValueError, match="config has no 'dataset'"):
+        load_grid("g", tmp_path)
