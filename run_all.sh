@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # dmrec-bench in one command.
 #   ./run_all.sh        set up .venv if needed, prepare ml-100k-text, run the default grid, write tables and figures
+#   ./run_all.sh run [runner options]   the same, passing options to `python -m benchmark.run`
 #   ./run_all.sh test   set up .venv if needed, then run the test suite
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -51,9 +52,17 @@ case "${1:-run}" in
         ;;
     run)
         setup
+        shift || true
         "$PY" -m benchmark.data prepare ml-100k-text
         "$PY" -m benchmark.data stats ml-100k-text
-        "$PY" -m benchmark.run --grid default
+        set +e
+        "$PY" -m benchmark.run --grid default "$@"   # e.g. ./run_all.sh run --no-ray
+        run_status=$?
+        set -e
+        # tables and figures from whatever finished, also when some trials failed
+        "$PY" -m benchmark.analysis --grid default
+        echo "== results: results/report.md (and report.html), tables in results/tables/, figures in figures/"
+        exit "$run_status"
         ;;
     *)
         echo "usage: ./run_all.sh [test]" >&2
