@@ -1,5 +1,5 @@
 """Fig. 2: validation Recall@20 against epoch and against wall-clock time, base vs DMRec variants,
-with the best validation epoch marked by a red dot annotated with its test Recall@20."""
+with the best validation epoch marked by a red dot; the test Recall@20 at each dot is in the title."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -76,20 +76,18 @@ def fig2_convergence(results: GridResults, folder: Path, prefix: str) -> FigureR
             for col, (x, xlabel) in enumerate((("epoch", "epoch"), ("time_s", "wall-clock time (s)"))):
                 ax = axes[row][col]
                 own = data[data["dataset"] == dataset]
-                for index, (variant, points) in enumerate(own.groupby("variant", sort=False)):
+                tests = []
+                for variant, points in own.groupby("variant", sort=False):
                     colour = style.variant_colour(variant)
                     ax.plot(points[x], points["recall@20"], color=colour, label=variant, marker="o", markersize=2)
                     best = points[points["is_best"]].iloc[0]
                     ax.plot(best[x], best["recall@20"], "o", color=style.BEST_POINT, markersize=4.5, zorder=5)
-                    # test values listed in the empty band kept free below the curves, so no label covers data
-                    ax.text(0.98, 0.04 + 0.075 * index, f"{variant}: test R@20 {best['test_recall@20']:.4f}",
-                            transform=ax.transAxes, ha="right", va="bottom", fontsize=6, color=colour)
-                low, high = own["recall@20"].min(), own["recall@20"].max()
-                span = (high - low) or abs(high) * 0.1 or 0.01
-                ax.set_ylim(low - span * (0.1 + 0.13 * own["variant"].nunique()) / 0.6, high + 0.08 * span)
+                    tests.append(f"{variant.replace('DMRec-', '')} {best['test_recall@20']:.4f}")
+                ax.set_ylim(bottom=0)
                 ax.set_xlabel(xlabel)
                 ax.set_ylabel("valid Recall@20")
-                ax.set_title(f"{model_label(model)} on {dataset}")
+                # the test values at the red dots go in the right panel's title, where they cover no data
+                ax.set_title(f"{model_label(model)} on {dataset}" if col == 0 else "test R@20: " + " | ".join(tests))
         handles, labels = axes[0][0].get_legend_handles_labels()
         handles.append(plt.Line2D([], [], marker="o", linestyle="", color=style.BEST_POINT))
         labels.append("best validation epoch")
@@ -98,7 +96,7 @@ def fig2_convergence(results: GridResults, folder: Path, prefix: str) -> FigureR
         seeds = sorted(set(data["seed"]))
         caption = (f"Fig. 2 (grid {results.grid}): validation Recall@20 of {model_label(model)} (Base) and its DMRec "
                    f"variants against epoch (left) and wall-clock training time (right); one seed per line "
-                   f"(the first: seed {', '.join(map(str, seeds))}); red dot = best validation epoch, annotated with "
-                   f"the test Recall@20 at that epoch.")
+                   f"(the first: seed {', '.join(map(str, seeds))}); red dot = best validation epoch; "
+                   f"the right panel's title gives the test Recall@20 at each red dot (G/C/M = DMRec-G/C/M).")
         result = FigureResult("fig2_convergence", caption, data, notes=notes)
         return save_figure(fig, result, folder, prefix)
