@@ -26,6 +26,9 @@ def test_pair_loader_negatives_are_unseen_items(data_root):
     train_set = _train_set(data_root)
     loader = PairBatchLoader(train_set, 16, torch.Generator().manual_seed(0), num_negatives=5, neg_field="neg_item_id")
     train = train_matrix(train_set).toarray() > 0
+    # the bit table of seen pairs holds exactly the training matrix, bit k of byte j = cell 8j + k
+    unpacked = np.unpackbits(loader.seen_bits.numpy(), bitorder="little")[:train.size].reshape(train.shape)
+    assert np.array_equal(unpacked.astype(bool), train)
     pairs = 0
     for batch in loader:
         users, items, negatives = batch["user_id"], batch["item_id"], batch["neg_item_id"]
