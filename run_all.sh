@@ -26,7 +26,9 @@ setup() {
     "$PY" -m pip install -q --upgrade pip
     "$PY" -m pip install -q "$TORCH_PIN"
     "$PY" -m pip install -q --no-deps "$RECBOLE_PIN"
-    "$PY" -m pip install -q -c "$constraints" -e ".[test]"
+    # RecBole's stale pins (ray<=2.6.3, colorlog, colorama) are left unmet on purpose (see the
+    # README, "RecBole on today's stack"): keep pip from reporting them as errors on every set-up
+    "$PY" -m pip install -q --no-warn-conflicts -c "$constraints" -e ".[test]"
     "$PY" - <<'PYCHECK'
 import importlib.metadata as m, sys
 v = m.version("torch")

@@ -12,7 +12,7 @@ p = p_varphi(z | s_u) (None for the plain base) and beta. It returns a `Matched`
 Each registered name has a `paper` and a `released` function (config `formulation`):
 
     paper      the paper's equations; reconstruction and prediction from q
-    released   what the public Mult-VAE code computes (DMRec.md, departures 1-6): the decoder
+    released   what the public Mult-VAE code computes (README, "The two formulations"): the decoder
                reads the summed Gaussian s = (mu_q + mu_p, logvar_q + logvar_p), the ELBO's KL
                is taken on s, KLs between two Gaussians carry 1e-7 in divisions and logs
 
@@ -162,7 +162,7 @@ register_matcher(Matcher("wo_pmn", mddm_paper, mddm_released, needs_text=True, l
 
 # --- beta ----------------------------------------------------------------------------------------
 
-# beta of the released Mult-VAE code (its encoder/config/beta.md; DMRec.md, Protocol).
+# beta of the released Mult-VAE code (its encoder/config/beta.md; the paper's protocol).
 RELEASED_BETA = {
     "godm": {"amazon": 0.4, "yelp": 0.8, "steam": 1.0},
     "cpdm": {"amazon": 0.2, "yelp": 0.9, "steam": 0.6},

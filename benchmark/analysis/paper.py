@@ -22,7 +22,7 @@ PAPER_MODEL_NAMES = {
 }
 PAPER_VARIANT_MATCHERS = {"Base": "none", "DMRec-G": "godm", "DMRec-C": "cpdm", "DMRec-M": "mddm"}
 
-# The paper's Section 5.1 statistics (also in DMRec.md), shown beside ours in Table 1.
+# The paper's Section 5.1 dataset statistics, shown beside ours in Table 1.
 PAPER_DATASET_STATS = {
     "amazon": {"n_users": 11000, "n_items": 9332, "n_interactions": 200860, "sparsity": 0.9980},
     "yelp": {"n_users": 11091, "n_items": 11010, "n_interactions": 277535, "sparsity": 0.9977},

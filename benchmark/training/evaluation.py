@@ -1,7 +1,7 @@
 """Full-ranking evaluation: every item not in the user's training set is a candidate.
 
 Recall@K = hits in the top K / |test items of u|; NDCG@K = DCG@K / IDCG over min(K, |test items|)
-(DMRec.md, Protocol). Users without items in the evaluated split are not evaluated. The metrics
+(the paper's protocol; README, "The protocol"). Users without items in the evaluated split are not evaluated. The metrics
 are computed in torch on the scoring device, batch by batch, and kept per user.
 """
 from __future__ import annotations
