@@ -12,11 +12,11 @@ import os
 import shutil
 import tempfile
 
-from benchmark.data.prepared import DATA_ROOT_ENV, REPO_ROOT, data_root
 from benchmark.execute import execute_trial
 from benchmark.grid import Trial
 from benchmark.progress import Progress
-from benchmark.store import RESULTS_ENV, ResultStore
+from benchmark.paths import DATA_ROOT_ENV, REPO_ROOT, RESULTS_ENV, data_root
+from benchmark.store import ResultStore
 
 
 def _threads(cpus_per_trial: float) -> int:

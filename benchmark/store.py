@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-RESULTS_ENV = "DMREC_RESULTS"
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from benchmark.paths import results_root
+
 PER_USER_COLUMNS = ("user", "n_train", "recall@5", "ndcg@5", "recall@10", "ndcg@10", "recall@20", "ndcg@20")
 INDEX_LEADING = ("trial_id", "grid", "model", "dataset", "matcher", "formulation", "seed", "beta",
                  "best_epoch", "epochs_run", "total_s", "s_per_epoch")
@@ -37,11 +37,6 @@ INDEX_LEADING = ("trial_id", "grid", "model", "dataset", "matcher", "formulation
 
 class RecordExists(FileExistsError):
     """A finished record is already stored for this trial (rerun with force to replace it)."""
-
-
-def results_root() -> Path:
-    """Where results live: $DMREC_RESULTS, else `<repo>/results`."""
-    return Path(os.environ.get(RESULTS_ENV, REPO_ROOT / "results")).resolve()
 
 
 def utc_now() -> str:

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from benchmark import compat
-from benchmark.data.prepared import REPO_ROOT, external_ids, read_meta, recbole_dataset_config
+from benchmark.data.prepared import external_ids, read_meta, recbole_dataset_config
+from benchmark.paths import REPO_ROOT
 from benchmark.models import get_spec
 
 RECORDED_PACKAGES = ("torch", "recbole", "numpy", "scipy", "pandas", "ray", "sentence-transformers")

@@ -40,7 +40,7 @@ class NoResults(RuntimeError):
 
 def results_root(root: Path | str | None = None) -> Path:
     """`root` if given, else the store's default ($DMREC_RESULTS, else `<repo>/results`)."""
-    from benchmark.store import results_root as store_default  # noqa: PLC0415
+    from benchmark.paths import results_root as store_default  # noqa: PLC0415
 
     return Path(root).resolve() if root is not None else store_default()
 

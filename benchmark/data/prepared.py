@@ -26,18 +26,13 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from benchmark.paths import data_root
+
 SPLITS = ("train", "valid", "test")
-DATA_ROOT_ENV = "DMREC_DATA"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class DataError(ValueError):
     """Bad or missing input data; the message names the file and the problem."""
-
-
-def data_root() -> Path:
-    """Where raw downloads and prepared datasets live: $DMREC_DATA, else `<repo>/data`."""
-    return Path(os.environ.get(DATA_ROOT_ENV, REPO_ROOT / "data")).resolve()
 
 
 def prepared_root() -> Path:

@@ -18,7 +18,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from benchmark.data.building import PrepareOptions, TextVectors, files_fingerprint
-from benchmark.data.prepared import DataError, PreparedDataset, data_root, dataset_statistics
+from benchmark.data.prepared import DataError, PreparedDataset, dataset_statistics
+from benchmark.paths import data_root
 from benchmark.data.safe_pickle import load_untrusted_pickle
 from benchmark.data.validate import PAPER_TABLE1, check_disjoint, check_split, check_vectors, compare_with_paper
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.prepared import DataError, data_root
+from benchmark.data.prepared import DataError
+from benchmark.paths import data_root
 
 log = logging.getLogger("benchmark.data")
 
