@@ -48,8 +48,15 @@ class Matcher:
     released: MatchFunction
     needs_text: bool  # True: the model builds the probabilistic meta-network
     language_input: str = "interactions"  # "interactions": g = W_I^T x_u + w_u; "user": g = w_u
-    beta_of: str | None = None  # whose released beta table applies when `beta: null`
+    beta_of: str | None = None  # whose released beta table applies when `beta: null`; None: no beta
     description: str = ""
+
+    @property
+    def uses_beta(self) -> bool:
+        return self.beta_of is not None
+    label: str = ""  # what tables and figures print ("DMRec-M"); the name when empty
+    kind: str = "variant"  # "base" (the plain model) | "variant" (DMRec-G/C/M) | "ablation" (Fig. 5)
+    colour: str | None = None  # figure colour
 
     def function(self, formulation: str) -> MatchFunction:
         if formulation not in FORMULATIONS:
@@ -144,19 +151,21 @@ def wo_mixing_released(q: Gaussian, p: Gaussian, beta: float) -> Matched:
     return Matched(kl_to_standard_normal(s) + beta * kl_divergence(s, p, eps=RELEASED_EPS), s)
 
 
-register_matcher(Matcher("none", base_elbo, base_elbo, needs_text=False,
+register_matcher(Matcher("none", base_elbo, base_elbo, needs_text=False, label="Base", kind="base", colour="#595959",
                          description="the plain generative base"))
-register_matcher(Matcher("godm", godm_paper, godm_released, needs_text=True, beta_of="godm",
+register_matcher(Matcher("godm", godm_paper, godm_released, needs_text=True, beta_of="godm", label="DMRec-G", colour="#1f77b4",
                          description="DMRec-G: global optimality (2-Wasserstein)"))
-register_matcher(Matcher("cpdm", cpdm_paper, cpdm_released, needs_text=True, beta_of="cpdm",
+register_matcher(Matcher("cpdm", cpdm_paper, cpdm_released, needs_text=True, beta_of="cpdm", label="DMRec-C", colour="#2ca02c",
                          description="DMRec-C: composite prior"))
-register_matcher(Matcher("mddm", mddm_paper, mddm_released, needs_text=True, beta_of="mddm",
+register_matcher(Matcher("mddm", mddm_paper, mddm_released, needs_text=True, beta_of="mddm", label="DMRec-M", colour="#ff7f0e",
                          description="DMRec-M: mixing divergence"))
-register_matcher(Matcher("add", add_paper, add_paper, needs_text=True,
+register_matcher(Matcher("add", add_paper, add_paper, needs_text=True, label="Add", kind="ablation", colour="#e377c2",
                          description="ablation DMRec-Add: Gaussians added, no matching loss"))
 register_matcher(Matcher("wo_mixing", wo_mixing_paper, wo_mixing_released, needs_text=True, beta_of="mddm",
+                         label="w/o Mixing", kind="ablation", colour="#17becf",
                          description="ablation DMRec w/o Mixing: KL(q||p_z) + beta KL(q||p)"))
 register_matcher(Matcher("wo_pmn", mddm_paper, mddm_released, needs_text=True, language_input="user",
+                         label="w/o PMN", kind="ablation", colour="#8c564b",
                          beta_of="mddm", description="ablation DMRec w/o PMN: MDDM, language Gaussian from w_u only"))
 
 
@@ -171,15 +180,22 @@ RELEASED_BETA = {
 DEFAULT_BETA = 0.5  # datasets the paper did not use
 
 
-def paper_dataset(dataset: str) -> str:
-    """The paper dataset a prepared dataset stands for: its name up to the first '-'
-    ("amazon-standin" -> "amazon")."""
-    return dataset.split("-", 1)[0].lower()
+def released_beta(matcher: str, paper: str | None) -> float | None:
+    """The released code's beta for (matcher, paper dataset), DEFAULT_BETA for other datasets,
+    None for a matcher without beta. Which paper dataset a name stands for is
+    `benchmark.config.paper_dataset`'s rule; `benchmark.config.resolve` stores the result."""
+    owner = get_matcher(matcher).beta_of
+    if owner is None:
+        return None
+    return RELEASED_BETA[owner].get(paper or "", DEFAULT_BETA)
 
 
 def resolve_beta(matcher: str, dataset: str, beta: float | None) -> float:
-    """`beta` if given, else the released code's value for (matcher, dataset), else DEFAULT_BETA."""
+    """The number a model runs with: `beta` as resolved by `benchmark.config.resolve`. `null` is
+    accepted only for a matcher that uses no beta (the value then plays no part)."""
     if beta is not None:
         return float(beta)
-    table = RELEASED_BETA.get(get_matcher(matcher).beta_of or "", {})
-    return table.get(paper_dataset(dataset), DEFAULT_BETA)
+    if get_matcher(matcher).uses_beta:
+        raise ValueError(f"beta is null for matcher '{matcher}' on '{dataset}': resolve the config with "
+                         "benchmark.config.resolve, which stores the released value")
+    return DEFAULT_BETA

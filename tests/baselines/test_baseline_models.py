@@ -5,7 +5,7 @@ import torch
 
 from baselines.alpharec.alpharec import mean_of_item_vectors
 from benchmark.config import resolve
-from benchmark.data.prepared import text_vectors
+from benchmark.data.runtime import text_vectors
 from benchmark.training.interactions import train_matrix
 from tests.model_checks import build_model, check_trains_and_ranks
 
@@ -31,9 +31,9 @@ def test_switch_variants_train_and_rank(data_root, name, switch):
 
 
 @pytest.mark.parametrize("name", BASELINES)
-def test_public_preset_and_standin_defaults_resolve(name):
-    config = resolve(name, "amazon", {"preset": "public"})
-    assert config["preset"] == "public"
+def test_released_preset_and_standin_defaults_resolve(name):
+    config = resolve(name, "amazon", {"preset": "released"})
+    assert config["preset"] == "released"
     base = resolve(name, "amazon")
     assert {k: v for k, v in resolve(name, "amazon-standin").items() if k != "dataset"} == {
         k: v for k, v in base.items() if k != "dataset"}
@@ -79,7 +79,7 @@ def test_alpharec_scores_are_cosines(data_root):
     net.eval()
     from recbole.data.interaction import Interaction
     scores = net.full_sort_predict(Interaction({net.USER_ID: torch.arange(1, 5)}))
-    assert scores.abs().max() <= 1.0 + 1e-5
+    assert scores[:, 1:].abs().max() <= 1.0 + 1e-5  # column 0, RecBole's padding item, is -inf
 
 
 def test_rlmrec_g_masks_the_requested_share_and_never_padding(data_root):

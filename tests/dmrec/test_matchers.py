@@ -3,8 +3,9 @@
 import pytest
 import torch
 
+from benchmark.config import beta_for, paper_dataset
 from dmrec.divergences import Gaussian
-from dmrec.matchers import MATCHERS, get_matcher, paper_dataset, resolve_beta
+from dmrec.matchers import MATCHERS, get_matcher, resolve_beta
 
 EPS = 1e-7
 
@@ -110,14 +111,19 @@ def test_matching_terms_vanish_when_the_spaces_agree():
 
 
 def test_beta_defaults_follow_the_released_code():
-    assert resolve_beta("godm", "amazon", None) == 0.4
-    assert resolve_beta("godm", "steam", None) == 1.0
-    assert resolve_beta("cpdm", "yelp", None) == 0.9
-    assert resolve_beta("mddm", "amazon-standin", None) == 0.6
-    assert resolve_beta("wo_pmn", "steam", None) == 0.5
-    assert resolve_beta("mddm", "ml-100k", None) == 0.5
+    assert beta_for("godm", "amazon", None) == 0.4
+    assert beta_for("godm", "steam", None) == 1.0
+    assert beta_for("cpdm", "yelp", None) == 0.9
+    assert beta_for("mddm", "amazon-standin", None) == 0.6
+    assert beta_for("wo_pmn", "steam", None) == 0.5
+    assert beta_for("mddm", "ml-100k", None) == 0.5
+    assert beta_for("mddm", "steam", 0.25) == 0.25
+    assert beta_for("none", "steam", 0.25) is None and beta_for("add", "amazon", None) is None
+    assert paper_dataset("amazon-standin") == "amazon" and paper_dataset("ml-100k-text") is None
+    # a model reads the resolved number; an unresolved null is refused where beta matters
     assert resolve_beta("mddm", "steam", 0.25) == 0.25
-    assert paper_dataset("amazon-standin") == "amazon"
+    with pytest.raises(ValueError, match=r"benchmark\.config\.resolve"):
+        resolve_beta("mddm", "steam", None)
 
 
 def test_unknown_names_are_rejected():
