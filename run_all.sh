@@ -2,7 +2,7 @@
 # dmrec-bench in one command.
 #   ./run_all.sh        set up .venv if needed, prepare ml-100k-text, run the default grid, write tables and figures
 #   ./run_all.sh run [runner options]   the same, passing options to `python -m benchmark.run`
-#   ./run_all.sh test   set up .venv if needed, then run the test suite
+#   ./run_all.sh test   set up .venv if needed (test and docs extras), run ruff, then the test suite
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -27,8 +27,8 @@ setup() {
     "$PY" -m pip install -q "$TORCH_PIN"
     "$PY" -m pip install -q --no-deps "$RECBOLE_PIN"
     # RecBole's stale pins (ray<=2.6.3, colorlog, colorama) are left unmet on purpose (see the
-    # README, "RecBole on today's stack"): keep pip from reporting them as errors on every set-up
-    "$PY" -m pip install -q --no-warn-conflicts -c "$constraints" -e ".[test]"
+    # docs, "RecBole on today's stack"): keep pip from reporting them as errors on every set-up
+    "$PY" -m pip install -q --no-warn-conflicts -c "$constraints" -e ".[test,docs]"
     "$PY" - <<'PYCHECK'
 import importlib.metadata as m, sys
 v = m.version("torch")
@@ -42,6 +42,7 @@ case "${1:-run}" in
     test)
         setup
         shift || true
+        "$VENV/bin/ruff" check .       # lint first: a violation fails the test command
         set +e
         "$PY" -m pytest "$@"
         rc=$?

@@ -1,0 +1,100 @@
+"""Measurements as dated artefacts: every measured table is a file that says when, where and how.
+
+A measurement (the perf table, the default run's wall time, per-model costs) is written to
+`docs/measurements/<kind>.md`, the latest one, which the docs pages include, and to
+`docs/measurements/<kind>/<date>-<commit>.md`, the history. Each file starts with a header giving
+the date, the commit (and whether the tree was dirty), the machine, the Python and torch versions
+and the exact command, so a number never outlives the knowledge of what produced it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import os
+import platform
+import shlex
+import subprocess
+from pathlib import Path
+
+from benchmark.paths import REPO_ROOT
+
+MEASUREMENTS_DIR = REPO_ROOT / "docs" / "measurements"
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip()
+
+
+def commit_state() -> tuple[str, bool]:
+    """(short commit or "unknown", dirty): dirty when tracked files differ from the commit."""
+    commit = _git("rev-parse", "--short=7", "HEAD") or "unknown"
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return commit, bool(status)
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what `platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def gpu_name() -> str:
+    """The visible GPU(s), or "none"; torch is imported only here, when a measurement is written."""
+    try:
+        import torch  # heavy, and only needed for this one question
+    except ImportError:
+        return "none"
+    if not torch.cuda.is_available():
+        return "none"
+    return ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+
+
+def header(command: list[str], when: dt.datetime | None = None) -> str:
+    """The provenance block that opens every measurement file (Markdown, no heading)."""
+    when = when or dt.datetime.now(dt.timezone.utc)
+    commit, dirty = commit_state()
+    lines = [
+        f"- **date**: {when.strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- **commit**: `{commit}`" + (" (with uncommitted changes)" if dirty else ""),
+        f"- **machine**: {cpu_model()}, {os.cpu_count()} cores; GPU: {gpu_name()}",
+        f"- **software**: Python {platform.python_version()}, torch {_version('torch')}",
+        f"- **command**: `{shlex.join(command)}`",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def record_measurement(kind: str, command: list[str], markdown: str, root: Path | None = None) -> Path:
+    """Write `markdown` under a provenance header as the latest `<kind>.md` and as dated history.
+
+    Returns the path of the dated history file. `kind` names the measurement (`perf`,
+    `default-run`, ...) and becomes a file name, so it must be a plain slug.
+    """
+    if not kind or not all(c.isalnum() or c in "-_" for c in kind):
+        raise ValueError(f"measurement kind {kind!r}: use letters, digits, '-' and '_' only")
+    base = Path(root) if root is not None else MEASUREMENTS_DIR
+    when = dt.datetime.now(dt.timezone.utc)
+    commit, dirty = commit_state()
+    text = header(command, when) + "\n" + markdown.strip() + "\n"
+    history = base / kind / f"{when.strftime('%Y-%m-%d')}-{commit}{'-dirty' if dirty else ''}.md"
+    history.parent.mkdir(parents=True, exist_ok=True)
+    for path in (history, base / f"{kind}.md"):
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_text(text)
+        partial.replace(path)
+    return history
