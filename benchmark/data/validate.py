@@ -1,21 +1,18 @@
 """Checks every prepared dataset passes before it is written: one clear error per problem.
 
 The checks are also called on single input files (an RLMRec pickle, a vector array) with
-`where` set to that file, so the error names the file the problem is in.
+`where` set to that file, so the error names the file the problem is in. Sparse matrices arrive
+here already structurally checked by `safe_pickle.py` (or built by our own code).
 """
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
 
-from benchmark.data.prepared import SPLITS, DataError
+from benchmark.data.errors import DataError
+from benchmark.data.layout import SPLITS
 
-# The paper's Table 1 (RLMRec's processed versions): users, items, interactions over all splits.
-PAPER_TABLE1 = {
-    "amazon": {"label": "Amazon-Book", "n_users": 11_000, "n_items": 9_332, "n_interactions": 200_860},
-    "yelp": {"label": "Yelp", "n_users": 11_091, "n_items": 11_010, "n_interactions": 277_535},
-    "steam": {"label": "Steam", "n_users": 23_310, "n_items": 5_237, "n_interactions": 525_922},
-}
+MAX_TEXT_DIM = 8192  # the widest text vectors accepted (the paper's are 1536-d; MiniLM's 384-d)
 
 
 def check_split(matrix, where: str, split: str = "split", shape: tuple | None = None) -> None:
@@ -31,7 +28,7 @@ def check_split(matrix, where: str, split: str = "split", shape: tuple | None = 
 
 
 def check_vectors(vectors, expected_rows: int, kind: str, where: str) -> None:
-    """Text vectors are a finite 2-d numeric array with one row per user (item)."""
+    """Text vectors are a finite 2-d numeric array with one row per user (item), at most MAX_TEXT_DIM wide."""
     if not isinstance(vectors, np.ndarray):
         raise DataError(f"{where}: {kind} vectors are {type(vectors).__name__}, not a numpy array")
     if vectors.dtype.kind not in "fiu":
@@ -40,6 +37,8 @@ def check_vectors(vectors, expected_rows: int, kind: str, where: str) -> None:
         raise DataError(f"{where}: {kind} vectors have {vectors.ndim} dimensions, expected a 2-d array")
     if vectors.shape[0] != expected_rows:
         raise DataError(f"{where}: {vectors.shape[0]} {kind} vectors for {expected_rows} {kind}s")
+    if not 1 <= vectors.shape[1] <= MAX_TEXT_DIM:
+        raise DataError(f"{where}: {kind} vectors are {vectors.shape[1]}-d; accepted: 1 to {MAX_TEXT_DIM}")
     bad = ~np.isfinite(vectors).all(axis=1)
     if bad.any():
         raise DataError(f"{where}: {int(bad.sum())} {kind} vectors hold NaN or inf (first: row {int(np.argmax(bad))})")
@@ -79,15 +78,26 @@ def validate_prepared(data, source: str | None = None) -> None:
             raise DataError(f"{where}: {len(profiles)} {kind} profiles for {expected} {kind}s")
     if data.user_vectors is not None and data.item_vectors is not None:
         if np.shape(data.user_vectors)[1] != np.shape(data.item_vectors)[1]:
-            raise DataError(f"{where}: user vectors are {np.shape(data.user_vectors)[1]}-d, item vectors {np.shape(data.item_vectors)[1]}-d")
+            raise DataError(f"{where}: user vectors are {np.shape(data.user_vectors)[1]}-d, "
+                            f"item vectors {np.shape(data.item_vectors)[1]}-d")
+
+
+def paper_counts(dataset: str) -> dict | None:
+    """The paper's Table 1 counts of `dataset` (None for a dataset not in the paper).
+
+    The one source is the analysis's copy of the paper's numbers, imported lazily: the data room
+    needs it only when preparing one of the paper's datasets."""
+    from benchmark.analysis.paper import table1_counts
+
+    return table1_counts().get(dataset)
 
 
 def compare_with_paper(dataset: str, statistics: dict) -> list[str]:
     """Where `dataset` is one of the paper's, each count that differs from its Table 1 (else [])."""
-    published = PAPER_TABLE1.get(dataset)
+    published = paper_counts(dataset)
     if published is None:
         return []
     return [
-        f"{published['label']}: {key[2:]} = {statistics[key]:,}, the paper's Table 1 has {published[key]:,}"
-        for key in ("n_users", "n_items", "n_interactions") if statistics[key] != published[key]
+        f"{dataset}: {key[2:]} = {statistics[key]:,}, the paper's Table 1 has {int(published[key]):,}"
+        for key in ("n_users", "n_items", "n_interactions") if key in published and statistics[key] != published[key]
     ]

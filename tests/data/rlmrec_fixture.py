@@ -26,8 +26,10 @@ def tiny_rlmrec_arrays(n_users: int = 12, n_items: int = 10, dim: int = 8, seed:
         "splits": matrices,
         "user_vectors": rng.normal(size=(n_users, dim)),
         "item_vectors": rng.normal(size=(n_items, dim)),
-        "user_profiles": {u: {"profile": f"user {u} likes quiet books", "reasoning": "because"} for u in range(n_users)},
-        "item_profiles": {i: {"profile": f"item {i} suits patient readers", "reasoning": "because"} for i in range(n_items)},
+        "user_profiles": {u: {"profile": f"user {u} likes quiet books", "reasoning": "because"}
+                          for u in range(n_users)},
+        "item_profiles": {i: {"profile": f"item {i} suits patient readers", "reasoning": "because"}
+                          for i in range(n_items)},
     }
 
 
@@ -36,7 +38,7 @@ def write_rlmrec(folder: Path, arrays: dict | None = None, vectors: bool = True,
     """Write `arrays` (default: `tiny_rlmrec_arrays()`) into `folder` as RLMRec's pickles."""
     arrays = arrays or tiny_rlmrec_arrays()
     folder.mkdir(parents=True, exist_ok=True)
-    for file, split in zip(SPLIT_FILES, ("train", "valid", "test")):
+    for file, split in zip(SPLIT_FILES, ("train", "valid", "test"), strict=True):
         dump(folder / file, arrays["splits"][split], protocol)
     if vectors:
         dump(folder / "usr_emb_np.pkl", arrays["user_vectors"], protocol)

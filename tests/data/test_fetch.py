@@ -6,8 +6,9 @@ import zipfile
 import pytest
 
 from benchmark.data.archive import unpack_archive
+from benchmark.data.errors import DataError
 from benchmark.data.fetch import fetch_rlmrec
-from benchmark.data.prepared import DataError, list_prepared, read_meta
+from benchmark.data.layout import list_prepared, read_meta
 from benchmark.data.rlmrec import raw_rlmrec_dir
 from tests.data.cli_output import error_line
 from tests.data.rlmrec_fixture import tiny_rlmrec_arrays, write_rlmrec
@@ -49,7 +50,7 @@ def test_fetch_from_a_local_archive_unpacks_and_prepares_every_dataset(data_home
 
 
 def test_an_archive_missing_some_datasets_prepares_the_others_and_warns(data_home, cli, tmp_path):
-    status, out, err = cli("fetch", "rlmrec", "--archive", _rlmrec_zip(tmp_path, ("steam",)))
+    status, _, err = cli("fetch", "rlmrec", "--archive", _rlmrec_zip(tmp_path, ("steam",)))
     assert status == 0 and list_prepared() == ["steam"]
     assert "holds no amazon, yelp folder" in err
 
@@ -131,3 +132,57 @@ def test_offline_fetch_fails_fast_and_says_what_to_download_and_where(data_home,
     message = str(failed.value)
     assert url in message and str(raw_rlmrec_dir() / "data.zip") in message and "--archive PATH" in message
     assert not (raw_rlmrec_dir() / "data.zip").exists() and not (raw_rlmrec_dir() / "data.zip.part").exists()
+
+
+def _snapshot(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_zip_bomb_is_refused_before_unpacking_and_leaves_nothing(data_home, cli, tmp_path, monkeypatch):
+    from benchmark.data import archive as archive_module
+
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as handle:
+        handle.writestr("data/amazon/zeros.bin", b"\0" * 4_000_000)  # 4 MB deflates to ~4 KB
+    assert bomb.stat().st_size < 10_000
+    monkeypatch.setattr(archive_module, "MAX_UNPACKED_BYTES", 1_000_000)
+    status, _, err = cli("fetch", "rlmrec", "--archive", bomb)
+    line = error_line(err)
+    assert status == 1 and f"{bomb}: would unpack to 4,000,000 bytes, more than the 1,000,000 accepted" in line
+    assert [p.name for p in raw_rlmrec_dir().iterdir()] == []  # no partial unpack left
+    many = tmp_path / "many.zip"
+    with zipfile.ZipFile(many, "w") as handle:
+        for k in range(30):
+            handle.writestr(f"data/f{k}.txt", b"x")
+    monkeypatch.setattr(archive_module, "MAX_MEMBERS", 20)
+    status, _, err = cli("fetch", "rlmrec", "--archive", many)
+    assert status == 1 and "30 members, more than the 20 accepted" in error_line(err)
+
+
+def test_a_tar_bomb_is_refused_the_same_way(tmp_path, monkeypatch):
+    from benchmark.data import archive as archive_module
+
+    monkeypatch.setattr(archive_module, "MAX_UNPACKED_BYTES", 1000)
+    member = tarfile.TarInfo("data/big.bin")
+    member.size = 5000
+    with pytest.raises(DataError, match=r"would unpack to 5,00\d bytes, more than the 1,000 accepted"):
+        unpack_archive(_tar_with(tmp_path, member, b"\0" * 5000), tmp_path / "out")
+    assert not (tmp_path / "out").exists() and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_failed_fetch_keeps_the_previous_raw_and_prepared_copies(data_home, cli, tmp_path):
+    assert cli("fetch", "rlmrec", "--archive", _rlmrec_zip(tmp_path / "good", ("amazon",)))[0] == 0
+    raw_before = _snapshot(raw_rlmrec_dir() / "amazon")
+    prepared_before = _snapshot(data_home / "prepared" / "amazon")
+    staging = tmp_path / "bad" / "staging" / "data" / "amazon"
+    write_rlmrec(staging, tiny_rlmrec_arrays(n_users=20, seed=5))
+    (staging / "tst_mat.pkl").write_bytes(b"not a pickle")
+    bad = tmp_path / "bad" / "data.zip"
+    with zipfile.ZipFile(bad, "w") as handle:
+        for path in sorted((tmp_path / "bad" / "staging").rglob("*")):
+            handle.write(path, path.relative_to(tmp_path / "bad" / "staging").as_posix())
+    status, _, err = cli("fetch", "rlmrec", "--archive", bad, "--force")
+    assert status == 1 and "tst_mat.pkl: not a readable pickle" in error_line(err)
+    assert _snapshot(raw_rlmrec_dir() / "amazon") == raw_before
+    assert _snapshot(data_home / "prepared" / "amazon") == prepared_before
+    assert sorted(p.name for p in raw_rlmrec_dir().iterdir()) == ["amazon"]

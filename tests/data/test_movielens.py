@@ -3,10 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from benchmark.data.movielens import SPLIT_SEED, load_movielens, recbole_ml100k_dir
+from benchmark.data.layout import prepared_dir, read_meta
+from benchmark.data.movielens import load_movielens, recbole_ml100k_dir
 from benchmark.data.movielens_text import item_profile, readable_title, user_profile, user_profiles
-from benchmark.data.prepared import prepared_dir, read_meta
-from benchmark.data.splits import TEST, TRAIN, VALID, split_per_user
+from benchmark.data.splits import SPLIT_SEED, TEST, TRAIN, VALID, split_per_user
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,8 @@ def movielens():
 
 
 def _profiles(tables, users, items, ratings, labels):
-    return user_profiles(users, items, ratings, labels, tables.shape[0], tables.demographics, tables.titles, tables.genres)
+    return user_profiles(users, items, ratings, labels, tables.shape[0], tables.demographics, tables.titles,
+                         tables.genres)
 
 
 def test_movielens_counts_after_keeping_ratings_of_three_and_more(movielens):
@@ -62,7 +63,8 @@ def test_profile_texts_read_naturally():
     assert readable_title("Fargo") == "Fargo"
     assert item_profile("Usual Suspects, The", "1995", ["Crime", "Thriller"]) == \
         "The Usual Suspects (1995): a crime and thriller film."
-    assert item_profile("Alien", "1979", ["Action", "Horror", "Sci-Fi"]) == "Alien (1979): an action, horror and sci-fi film."
+    alien = item_profile("Alien", "1979", ["Action", "Horror", "Sci-Fi"])
+    assert alien == "Alien (1979): an action, horror and sci-fi film."
     assert item_profile("Mystery", "", ["unknown"]) == "Mystery: a film."
     liked = [("Fargo (1996)", ["Crime", "Drama"], 5.0), ("Heat (1995)", ["Action", "Crime"], 3.0),
              ("Babe (1995)", ["Comedy"], 4.0), ("Alien (1979)", ["Horror"], 3.0)]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from benchmark.data.prepared import prepared_dir, read_meta
+from benchmark.data.layout import prepared_dir, read_meta
 from tests.data.cli_output import error_line
 from tests.data.rlmrec_fixture import dump, tiny_rlmrec_arrays, write_rlmrec
 
@@ -17,13 +17,13 @@ def _read_inter(path):
 
 def _pairs(matrix):
     coo = sp.coo_matrix(matrix)
-    return {(int(u), int(i)) for u, i in zip(coo.row, coo.col)}
+    return {(int(u), int(i)) for u, i in zip(coo.row, coo.col, strict=True)}
 
 
 @pytest.mark.parametrize("protocol", [2, 5])
 def test_rlmrec_folder_round_trips_into_the_prepared_layout(data_home, cli, tmp_path, protocol):
     arrays = write_rlmrec(tmp_path / "amazon", protocol=protocol)
-    status, out, err = cli("prepare", "amazon", "--source", tmp_path / "amazon", "--name", "amazon-tiny")
+    status, _, err = cli("prepare", "amazon", "--source", tmp_path / "amazon", "--name", "amazon-tiny")
     assert status == 0, err
     folder = prepared_dir("amazon-tiny")
     for split in ("train", "valid", "test"):
@@ -35,12 +35,12 @@ def test_rlmrec_folder_round_trips_into_the_prepared_layout(data_home, cli, tmp_
     assert (meta["n_users"], meta["n_items"], meta["n_interactions"], meta["text_dim"]) == (12, 10, 60, 8)
     assert meta["text_encoder"] == "shipped with the data (usr_emb_np.pkl / itm_emb_np.pkl)"
     assert meta["paper_table1"]["matches"] is False
-    assert "Amazon-Book: users = 12, the paper's Table 1 has 11,000" in err  # warned, not refused
+    assert "amazon: users = 12, the paper's Table 1 has 11,000" in err  # warned, not refused
 
 
 def test_recbole_reads_the_prepared_rlmrec_dataset_with_aligned_vectors(data_home, cli, tmp_path):
     from benchmark import compat
-    from benchmark.data.prepared import recbole_dataset_config, text_vectors, external_ids
+    from benchmark.data.runtime import external_ids, recbole_dataset_config, text_vectors
 
     arrays = write_rlmrec(tmp_path / "src")
     assert cli("prepare", "rlmrec", "--source", tmp_path / "src", "--name", "tiny-rlmrec")[0] == 0
@@ -50,14 +50,14 @@ def test_recbole_reads_the_prepared_rlmrec_dataset_with_aligned_vectors(data_hom
     from recbole.model.general_recommender import Pop
 
     config = Config(model=Pop, config_dict={**recbole_dataset_config("tiny-rlmrec"), "show_progress": False})
-    train, valid, test = create_dataset(config).build()
+    train, _valid, _test = create_dataset(config).build()
     item_vectors = text_vectors(train, "item")
     ids = external_ids(train, "item")
     np.testing.assert_allclose(item_vectors[1:], arrays["item_vectors"][ids[1:]], rtol=1e-6)
     assert np.all(item_vectors[0] == 0)
     users = external_ids(train, "user")[train.inter_feat["user_id"].numpy()]
     items = ids[train.inter_feat["item_id"].numpy()]
-    assert set(zip(users.tolist(), items.tolist())) == _pairs(arrays["splits"]["train"])
+    assert set(zip(users.tolist(), items.tolist(), strict=True)) == _pairs(arrays["splits"]["train"])
 
 
 @pytest.mark.parametrize("form", ["dict-of-dict", "dict-of-str", "str-keys", "list-of-str", "list-of-dict"])
@@ -147,7 +147,7 @@ def test_bad_input_is_one_clear_line_and_the_prior_copy_survives(data_home, cli,
 
     change, message = _corrupt(kind)
     change(source)
-    status, out, err = cli("prepare", "amazon", "--source", source, "--force")
+    status, _, err = cli("prepare", "amazon", "--source", source, "--force")
     assert status == 1
     line = error_line(err)
     assert line.startswith("error: ") and str(source) in line
@@ -159,10 +159,12 @@ def test_bad_input_is_one_clear_line_and_the_prior_copy_survives(data_home, cli,
 
 def test_unknown_dataset_and_missing_source_are_clear_errors(data_home, cli, tmp_path):
     status, _, err = cli("prepare", "movielens-1b")
-    assert status == 1 and "movielens-1b: unknown dataset" in error_line(err)
+    assert status == 2 and "movielens-1b: unknown dataset (builders: tiny," in error_line(err)
+    status, _, err = cli("prepare", "ml100k-text")
+    assert status == 2 and "ml100k-text: unknown dataset; did you mean 'ml-100k-text'?" in error_line(err)
     status, _, err = cli("prepare", "yelp")
     assert status == 1 and "raw/rlmrec/yelp: source folder not found" in error_line(err)
     status, _, err = cli("prepare", "rlmrec")
-    assert status == 1 and "needs --source DIR" in error_line(err)
+    assert status == 2 and "needs --source DIR" in error_line(err)
     status, _, err = cli("prepare", "amazon", "--source", tmp_path, "--name", "../escape")
-    assert status == 1 and "not a usable dataset name" in error_line(err)
+    assert status == 2 and "not a usable dataset name" in error_line(err)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from benchmark.data.prepared import DataError
+from benchmark.data.errors import DataError
 from benchmark.data.safe_pickle import load_untrusted_pickle
 from tests.data.rlmrec_fixture import dump
 
@@ -98,3 +98,24 @@ def test_the_restricted_unpickler_is_the_only_pickle_loader_in_the_codebase():
                 if loaders.search(line):
                     offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
     assert offenders == []
+
+
+def test_shared_references_are_checked_once_not_expanded(tmp_path):
+    """A pickle nesting a shared list 200 deep stands for 2**200 elements; it loads in no time."""
+    nested = ["leaf"]
+    for _ in range(200):
+        nested = [nested, nested]
+    dump(tmp_path / "itm_prf.pkl", nested)
+    loaded = load_untrusted_pickle(tmp_path / "itm_prf.pkl")
+    for _ in range(200):
+        assert loaded[0] is loaded[1]
+        loaded = loaded[0]
+    assert loaded == ["leaf"]
+
+
+def test_a_container_that_holds_itself_is_refused(tmp_path):
+    loop = []
+    loop.append(loop)
+    dump(tmp_path / "usr_prf.pkl", loop)
+    with pytest.raises(DataError, match=r"usr_prf\.pkl: refused to unpickle a container that holds itself"):
+        load_untrusted_pickle(tmp_path / "usr_prf.pkl")

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from benchmark.data.movielens import MIN_RATING, COLUMNS, FILES, SPLIT_SEED, read_atomic, recbole_ml100k_dir
-from benchmark.data.splits import TEST, TRAIN, VALID, split_per_user, split_sizes
+from benchmark.data.movielens import COLUMNS, FILES, MIN_RATING, read_atomic, recbole_ml100k_dir
+from benchmark.data.splits import SPLIT_SEED, TEST, TRAIN, VALID, split_per_user, split_sizes
 
 
 @pytest.mark.parametrize("n, expected", [
@@ -32,9 +32,10 @@ def test_movielens_split_is_a_disjoint_per_user_three_one_one_partition():
     users, items = _kept_movielens()
     labels = split_per_user(users, items, SPLIT_SEED)
     assert len(users) == 82_520  # ML-100K ratings >= 3
-    pairs = {label: set(zip(users[labels == label], items[labels == label])) for label in (TRAIN, VALID, TEST)}
+    pairs = {label: set(zip(users[labels == label], items[labels == label], strict=True))
+             for label in (TRAIN, VALID, TEST)}
     assert not pairs[TRAIN] & pairs[VALID] and not pairs[TRAIN] & pairs[TEST] and not pairs[VALID] & pairs[TEST]
-    assert pairs[TRAIN] | pairs[VALID] | pairs[TEST] == set(zip(users, items))
+    assert pairs[TRAIN] | pairs[VALID] | pairs[TEST] == set(zip(users, items, strict=True))
     for user in np.unique(users):
         mine = labels[users == user]
         counts = tuple(int((mine == label).sum()) for label in (TRAIN, VALID, TEST))

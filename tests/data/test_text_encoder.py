@@ -2,9 +2,18 @@ import numpy as np
 import pytest
 
 from benchmark.data import text_encoder
-from benchmark.data.prepared import DataError
-from benchmark.data.text_encoder import (BUNDLED_SHA256, BUNDLED_WEIGHTS, TextEncoder, bundled_model_dir, cache_dir,
-                                         cache_key, embed_cached, resolve_encoder, stand_in_vectors)
+from benchmark.data.errors import DataError
+from benchmark.data.text_encoder import (
+    BUNDLED_SHA256,
+    BUNDLED_WEIGHTS,
+    TextEncoder,
+    bundled_model_dir,
+    cache_dir,
+    cache_key,
+    embed_cached,
+    resolve_encoder,
+    stand_in_vectors,
+)
 
 TEXTS = ["A 24-year-old male technician who enjoys comedy films.", "Fargo (1996): a crime and drama film.",
          "The Usual Suspects (1995): a crime and thriller film."]
@@ -64,13 +73,13 @@ def test_a_bundled_model_with_the_wrong_weights_hash_is_refused(tmp_path, monkey
     assert text_encoder._LOADED == {}
     monkeypatch.setattr(text_encoder, "bundled_model_dir", lambda: folder)
     with pytest.raises(DataError, match="sha256"):
-        resolve_encoder().fingerprint
+        _ = resolve_encoder().fingerprint
 
 
 def test_an_encoder_that_is_neither_a_folder_nor_a_model_is_a_clear_error(tmp_path):
     not_a_folder = tmp_path / "weights.bin"
     not_a_folder.write_bytes(b"x")
-    with pytest.raises(DataError, match="weights.bin: a text encoder must be a sentence-transformers model folder"):
+    with pytest.raises(DataError, match=r"weights\.bin: a text encoder must be a sentence-transformers model folder"):
         resolve_encoder(str(not_a_folder))
     empty = tmp_path / "empty-model"
     empty.mkdir()

@@ -1,5 +1,5 @@
-"""What every builder shares: the options of `prepare`, how text vectors are chosen, and the
-recipe fingerprint that says whether a prepared copy is up to date."""
+"""A builder's recipe: the options of `prepare`, how text vectors are chosen, and the fingerprint of
+everything that determines a prepared copy, which says whether that copy is up to date."""
 from __future__ import annotations
 
 import hashlib
@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.data.text_encoder import TextEncoder, embed_cached, resolve_encoder, sha256_file, stand_in_vectors
-
 
 STAND_IN_SEED = 20250407  # user vectors use this seed, item vectors this seed + 1
 STAND_IN_WARNING = ("STAND-IN RANDOM TEXT VECTORS: for speed runs only; they carry no language "
@@ -26,6 +25,16 @@ class PrepareOptions:
     stand_in_dim: int | None = None  # write seeded random vectors of this size instead of embedding
     name: str | None = None  # store under this name instead of the builder's
     force: bool = False  # rebuild even when up to date, and re-embed instead of reading the cache
+    # options of the interaction-file builder (`csv`) only; see `own_data.py`
+    columns: tuple[tuple[str, str], ...] = ()  # (role, column name in the file), e.g. ("user", "uid")
+    min_rating: float | None = None  # keep interactions rated at least this
+    split: str | None = None  # "random" (default), "temporal" or "column:<name>"
+    user_text: Path | None = None  # CSV of (id, text) per user
+    item_text: Path | None = None  # CSV of (id, text) per item
+
+    def given(self) -> set[str]:
+        """Names of the options set to something other than their default."""
+        return {name for name, f in self.__dataclass_fields__.items() if getattr(self, name) != f.default}
 
 
 def stand_in_description(dim: int) -> str:
@@ -70,7 +79,8 @@ class TextVectors:
         described = sorted(set(self.sources.values()))
         if not described:
             return {"text_encoder": None}
-        text_encoder = described[0] if len(described) == 1 else "; ".join(f"{k}: {v}" for k, v in sorted(self.sources.items()))
+        text_encoder = (described[0] if len(described) == 1
+                        else "; ".join(f"{k}: {v}" for k, v in sorted(self.sources.items())))
         info = {"text_encoder": text_encoder}
         if self._encoder is not None and self._encoder.name in described:
             info.update(self._encoder.describe())
@@ -94,4 +104,5 @@ def code_fingerprint() -> str:
 
 
 def recipe_hash(recipe: dict) -> str:
-    return hashlib.sha256(json.dumps({**recipe, "code": code_fingerprint()}, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    text = json.dumps({**recipe, "code": code_fingerprint()}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
