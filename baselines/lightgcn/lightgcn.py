@@ -8,7 +8,7 @@ from recbole.utils import InputType
 
 from baselines.lightgcn.graph import LAYER_COMBINATIONS, drop_edges, normalized_adjacency, propagate
 from baselines.losses import bpr_loss, l2_rows
-from benchmark.data.prepared import text_vectors
+from benchmark.data.runtime import text_vectors
 from benchmark.training.interactions import train_matrix
 
 
@@ -107,4 +107,6 @@ class LightGCN(GeneralRecommender):
 
     def full_sort_predict(self, interaction):
         users_out, items_out = self.final_embeddings()
-        return self.score(users_out[interaction[self.USER_ID]], items_out)  # (B, N)
+        scores = self.score(users_out[interaction[self.USER_ID]], items_out)  # (B, N)
+        scores[:, 0] = -torch.inf  # RecBole's padding item 0 is not an item: it never ranks
+        return scores

@@ -28,7 +28,8 @@ import torch
 
 from baselines.lightgcn.graph import normalized_adjacency, propagate
 from baselines.losses import bpr_loss, l2_rows
-from benchmark.data.prepared import data_root, read_meta
+from benchmark.data.layout import read_meta
+from benchmark.paths import data_root
 
 FORMAT = "semantic-proxy-v1"  # bump when the recipe changes: old cache entries stop matching
 

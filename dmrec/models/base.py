@@ -7,13 +7,19 @@ A base model (Mult-VAE, L-DiffRec, CVGA) subclasses `GenerativeRecommender` and 
     scores(users) -> (B, n_items)                 prediction scores (eval mode)
     calculate_loss(interaction)                   its own objective, built from `self.match`
 
-and calls `build_language_branch(dataset, latent_dim)` once its latent size is known. Then any
+and calls `build_language_branch(dataset, latent_dim)` once its latent size is known, then
+`initialize_weights()` and `init_item_table(...)` for its item-indexed first layer. Then any
 matcher of `dmrec.matchers` attaches: `self.match(q, batch)` returns the regularizer that
 replaces the ELBO's KL term and the Gaussian to reconstruct from; `matcher: none` is the plain
 base and needs no text vectors.
+
+RecBole's item id 0 is padding, not an item: item tables keep a row 0 that is zero and never read
+(no interaction holds item 0), and the multinomial head has one row per *real* item, so no softmax
+gives padding probability mass or gradient and its score is -inf.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -22,7 +28,7 @@ from recbole.model.abstract_recommender import GeneralRecommender
 from recbole.utils import InputType
 from torch import nn
 
-from benchmark.data.prepared import text_vectors
+from benchmark.data.runtime import text_vectors
 from benchmark.training.interactions import SparseRows, train_matrix
 from dmrec.divergences import Gaussian
 from dmrec.matchers import FORMULATIONS, Matched, get_matcher, resolve_beta
@@ -48,7 +54,8 @@ class UserBatch:
         """(B, d) = X_batch @ weight for weight (n_items, d), X_batch holding `values` (default:
         self.values) at the batch's entries: a weighted embedding-bag sum, never a dense (B, N)."""
         values = self.values if values is None else values
-        return F.embedding_bag(self.items, weight, self.offsets, mode="sum", per_sample_weights=values)
+        return F.embedding_bag(self.items, weight, self.offsets, mode="sum",
+                               per_sample_weights=values.to(weight.dtype))
 
     def dense(self, n_items: int) -> torch.Tensor:
         """(B, n_items) with `values` at the entries (for tests and dense references)."""
@@ -59,7 +66,8 @@ class UserBatch:
 
 class _LinearMultinomialNLL(torch.autograd.Function):
     """Linear(hidden, N) followed by the multinomial loss -1/B sum_u sum_i x_ui log softmax(l_u)_i,
-    for a sparse non-negative x given by its entries (weights) and row sums (totals).
+    for a sparse non-negative x given by its entries (rows, columns, weights) and row sums (totals).
+    Column j is the head's j-th output (real item j + 1): the softmax runs over real items only.
 
     The (B, N) logits live in one reused workspace: the forward writes them there, turns them into
     exp(l - max) in place, and the backward turns that into the logits' gradient
@@ -67,27 +75,27 @@ class _LinearMultinomialNLL(torch.autograd.Function):
     allocated per step (each fresh one costs page faults comparable to the products around it)."""
 
     @staticmethod
-    def forward(ctx, hidden, weight, bias, workspace, rows, items, weights, totals):
+    def forward(ctx, hidden, weight, bias, workspace, rows, columns, weights, totals):
         logits = torch.addmm(bias, hidden, weight.t(), out=workspace)  # (B, N)
-        picked = (logits[rows, items] * weights).sum()
+        picked = (logits[rows, columns] * weights).sum()
         peak = logits.amax(dim=1, keepdim=True)
         exps = logits.sub_(peak).exp_()
         sums = exps.sum(dim=1)
         loss = ((totals * (peak.squeeze(1) + sums.log())).sum() - picked) / hidden.shape[0]
-        ctx.save_for_backward(hidden, weight, rows, items, weights, totals, sums)
+        ctx.save_for_backward(hidden, weight, rows, columns, weights, totals, sums)
         ctx.workspace, ctx.version = workspace, workspace._version
         return loss
 
     @staticmethod
     def backward(ctx, grad):
-        hidden, weight, rows, items, weights, totals, sums = ctx.saved_tensors
+        hidden, weight, rows, columns, weights, totals, sums = ctx.saved_tensors
         logits_grad = ctx.workspace
         if logits_grad._version != ctx.version:
             raise RuntimeError("MultinomialHead: the workspace was reused before backward; call backward "
                                "before the next training forward")
         scale = grad / hidden.shape[0]
         logits_grad.mul_((totals * scale / sums).unsqueeze(1))
-        logits_grad.index_put_((rows, items), (-scale * weights).to(logits_grad.dtype), accumulate=True)
+        logits_grad.index_put_((rows, columns), (-scale * weights).to(logits_grad.dtype), accumulate=True)
         hidden_grad = logits_grad @ weight if ctx.needs_input_grad[0] else None
         weight_grad = logits_grad.t() @ hidden if ctx.needs_input_grad[1] else None
         bias_grad = logits_grad.sum(dim=0) if ctx.needs_input_grad[2] else None
@@ -95,12 +103,17 @@ class _LinearMultinomialNLL(torch.autograd.Function):
 
 
 class MultinomialHead(nn.Linear):
-    """The decoder's last layer Linear(hidden, n_items): `forward` gives scores, `loss` the
-    multinomial reconstruction loss of a batch's training rows (Mult-VAE's likelihood)."""
+    """The decoder's last layer, one logit per real item: Linear(hidden, n_items - 1) where
+    `n_items` counts RecBole's padding item 0, so output column j is item j + 1. `loss` is the
+    multinomial reconstruction loss of a batch's training rows (Mult-VAE's likelihood), its softmax
+    over the real items only; `forward` gives (B, n_items) scores with padding's column at -inf."""
 
     def __init__(self, in_features: int, n_items: int):
-        super().__init__(in_features, n_items)
+        super().__init__(in_features, n_items - 1)
         self._workspace: torch.Tensor | None = None
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return F.pad(super().forward(hidden), (1, 0), value=-math.inf)  # (B, n_items), column 0 padding
 
     def workspace(self, rows: int, like: torch.Tensor) -> torch.Tensor:
         buffer = self._workspace
@@ -116,8 +129,15 @@ class MultinomialHead(nn.Linear):
         else:
             weights = target_values
             totals = torch.zeros(len(batch), dtype=weights.dtype, device=weights.device).index_add_(0, batch.rows, weights)
+        columns = batch.items - 1  # real item i is the head's output i - 1
         return _LinearMultinomialNLL.apply(hidden, self.weight, self.bias, self.workspace(len(hidden), hidden),
-                                           batch.rows, batch.items, weights.to(hidden.dtype), totals.to(hidden.dtype))
+                                           batch.rows, columns, weights.to(hidden.dtype), totals.to(hidden.dtype))
+
+
+# `weight_init`: xavier = Xavier-normal weights and zero biases (Liang et al.'s Mult-VAE code);
+# torch_default = nn.Linear's own initialisation, which the released DMRec code keeps (its Xavier
+# helper is defined and never called).
+WEIGHT_INITS = ("xavier", "torch_default")
 
 
 def xavier_init(module: nn.Module) -> None:
@@ -125,6 +145,24 @@ def xavier_init(module: nn.Module) -> None:
         nn.init.xavier_normal_(module.weight)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
+
+
+@torch.no_grad()
+def init_item_table(table: torch.Tensor, bias: torch.Tensor, scheme: str) -> None:
+    """Initialise Linear(N, out) over the N real items, stored as its transpose `table`
+    (N + 1, out) whose row 0 is RecBole's padding (set to 0; never read), and its bias (out,).
+    `xavier`: Xavier-normal (fans N and out), zero bias. `torch_default`: what nn.Linear(N, out)
+    draws, kaiming_uniform(a=sqrt(5)) on (out, N), i.e. U(-1/sqrt(N), 1/sqrt(N)) for the weights
+    and the bias alike, with fan_in N the real items (not N + 1)."""
+    real = table[1:]
+    if scheme == "xavier":
+        nn.init.xavier_normal_(real)
+        bias.zero_()
+    else:
+        bound = 1.0 / math.sqrt(real.shape[0])
+        real.uniform_(-bound, bound)
+        bias.uniform_(-bound, bound)
+    table[0].zero_()
 
 
 class GenerativeRecommender(GeneralRecommender):
@@ -142,6 +180,9 @@ class GenerativeRecommender(GeneralRecommender):
             raise ValueError(f"formulation must be one of {FORMULATIONS}, not {self.formulation!r}")
         self.match_function = self.matcher.function(self.formulation)
         self.beta = resolve_beta(self.matcher.name, config["dataset"], config["beta"])
+        self.weight_init = str(config["weight_init"])
+        if self.weight_init not in WEIGHT_INITS:
+            raise ValueError(f"weight_init must be one of {WEIGHT_INITS}, not {self.weight_init!r}")
         self.pmn: ProbabilisticMetaNetwork | None = None
 
     def build_language_branch(self, dataset, latent_dim: int, hidden_size: int = 600) -> None:
@@ -154,13 +195,24 @@ class GenerativeRecommender(GeneralRecommender):
             latent_dim, hidden_size, use_interactions=self.matcher.language_input == "interactions",
         )
 
-    def user_batch(self, users: torch.Tensor, dropout: float = 0.0) -> UserBatch:
-        """The users' training rows; `dropout` drops entries (inverted scaling) in training mode."""
+    def initialize_weights(self) -> None:
+        """Every nn.Linear (the PMN's included) per `weight_init`: re-drawn Xavier-normal with zero
+        biases, or left as nn.Linear drew them at construction (`torch_default`). A model's
+        item-indexed tables are its own to initialise (`init_item_table`)."""
+        if self.weight_init == "xavier":
+            self.apply(xavier_init)
+
+    def user_batch(self, users: torch.Tensor, dropout: float = 0.0, mask: torch.Tensor | None = None) -> UserBatch:
+        """The users' training rows; `dropout` drops entries (inverted scaling) in training mode.
+        `mask` (B, n_items), dense dropout multipliers (0 or 1/(1-p)), replaces that draw in any
+        mode: the reference test feeds the released code's masks through it."""
         users = users.to(self.interactions.indptr.device)
         rows, items, values = self.interactions._gather(users)
         counts = self.interactions.row_counts[users]
         offsets = torch.cumsum(counts, 0) - counts
-        if dropout and self.training:
+        if mask is not None:
+            values = mask.to(values.device)[rows, items]
+        elif dropout and self.training:
             values = F.dropout(values, dropout, training=True)
         return UserBatch(users, rows, items, values, offsets, counts.to(values.dtype))
 

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dmrec.divergences import Gaussian
-from dmrec.models.base import GenerativeRecommender, MultinomialHead, UserBatch, xavier_init
+from dmrec.models.base import GenerativeRecommender, MultinomialHead, UserBatch, init_item_table
 
 
 class CVGA(GenerativeRecommender):
@@ -29,13 +29,13 @@ class CVGA(GenerativeRecommender):
         super().__init__(config, dataset)
         self.latent_dim = int(config["embedding_size"])
         self.dropout = float(config["dropout"])
-        # Linear(N, 2d) stored as its transpose (N, 2d), read through R~ as a sparse product.
+        # Linear(N, 2d) stored as its transpose (N + 1, 2d; row 0 padding), read through R~ as a sparse product.
         self.encoder_items = nn.Parameter(torch.empty(self.n_items, 2 * self.latent_dim))
         self.encoder_bias = nn.Parameter(torch.zeros(2 * self.latent_dim))
         self.decoder = MultinomialHead(self.latent_dim, self.n_items)
         self.build_language_branch(dataset, self.latent_dim, int(config["pmn_hidden_size"]))
-        self.apply(xavier_init)
-        nn.init.xavier_normal_(self.encoder_items)
+        self.initialize_weights()
+        init_item_table(self.encoder_items, self.encoder_bias, self.weight_init)
         item_degree = self.interactions.values.new_zeros(self.n_items).index_add_(
             0, self.interactions.indices, self.interactions.values)
         self.item_norm = item_degree.clamp_min(1.0).rsqrt()  # D_i^-1/2 (items without edges: unused)

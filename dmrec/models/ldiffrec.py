@@ -7,10 +7,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.data.prepared import DataError, text_vectors
+from benchmark.data.errors import DataError
+from benchmark.data.runtime import text_vectors
 from benchmark.training.interactions import train_matrix
 from dmrec.divergences import Gaussian
-from dmrec.models.base import GenerativeRecommender, MultinomialHead, xavier_init
+from dmrec.models.base import GenerativeRecommender, MultinomialHead
 
 
 def kmeans(points: torch.Tensor, k: int, seed: int, iterations: int = 50) -> torch.Tensor:
@@ -243,16 +244,32 @@ class LDiffRec(GenerativeRecommender):
         self.diffusion = LatentDiffusion(int(config["steps"]), str(config["noise_schedule"]), float(config["noise_scale"]),
                                          float(config["noise_min"]), float(config["noise_max"]), bool(config["beta_fixed"]))
         self.build_language_branch(dataset, self.latent_dim, int(config["pmn_hidden_size"]))
-        self.apply(xavier_init)
-        std = torch.zeros(2 * self.latent_dim)  # Xavier per group: fan_in |I_c|, fan_out 2 d_c
+        self.initialize_weights()
+        self.init_group_encoders(labels, offsets, sizes)
+
+    @torch.no_grad()
+    def init_group_encoders(self, labels: np.ndarray, offsets: np.ndarray, sizes: list[int]) -> None:
+        """Each group's Linear(|I_c|, 2 d_c) as `weight_init` says, fan_in |I_c| counting real items
+        only: Xavier-normal (fans |I_c| and 2 d_c) with a zero bias, or nn.Linear's default
+        U(-1/sqrt(|I_c|), 1/sqrt(|I_c|)) for weights and bias. Row 0 (padding) stays 0."""
+        scale = torch.zeros(2 * self.latent_dim)
         for c, (start, size) in enumerate(zip(offsets, sizes)):
-            value = math.sqrt(2.0 / (max(int((labels == c).sum()), 1) + 2 * size))
-            std[start:start + size] = value
-            std[self.latent_dim + start:self.latent_dim + start + size] = value
-        with torch.no_grad():
-            self.encoder_items.normal_().mul_(std)
-            if self.group_mask is not None:
-                self.encoder_items.mul_(self.group_mask)
+            members = max(int((labels[1:] == c).sum()), 1)
+            if self.weight_init == "xavier":
+                value = math.sqrt(2.0 / (members + 2 * size))
+            else:
+                value = 1.0 / math.sqrt(members)
+            scale[start:start + size] = value
+            scale[self.latent_dim + start:self.latent_dim + start + size] = value
+        if self.weight_init == "xavier":
+            self.encoder_items.normal_().mul_(scale)
+            self.encoder_bias.zero_()
+        else:
+            self.encoder_items.uniform_(-1.0, 1.0).mul_(scale)
+            self.encoder_bias.uniform_(-1.0, 1.0).mul_(scale)
+        if self.group_mask is not None:
+            self.encoder_items.mul_(self.group_mask)
+        self.encoder_items[0].zero_()
 
     def on_epoch_start(self, epoch: int) -> None:
         self.epoch = epoch
