@@ -1,49 +1,224 @@
 """Runs pending trials: sequentially in this process, or as Ray Tune trials. The only module that imports Ray.
 
-Both paths call `benchmark.execute.execute_trial`, which writes the trial's record into the store
+Both paths call `benchmark.execute.run_and_store`, which writes the trial's record into the store
 from inside the process that trained it; Ray's own experiment folder lives in a temporary
 directory that nothing reads. Without `address` (and without $RAY_ADDRESS) Ray starts a private
-local instance; with it, the trials run on that cluster, whose nodes must see the data and
-results folders at the same paths (one machine, or a shared filesystem).
+local instance, even when a `ray start` cluster runs on this machine; with it, the trials run on
+that cluster, whose nodes must see the data and results folders at the same paths (one machine,
+or a shared filesystem).
+
+Ray queues a request that no node can satisfy and waits for it forever, and it retries an
+unreachable cluster for many minutes: so the request is checked against the nodes' resources
+before anything is submitted, and a cluster address is probed with a bounded connect first.
+Either failure is a `ScheduleError` (one line; the runner exits 2, nothing ran).
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
+import socket
 import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
 
-from benchmark.execute import execute_trial
+from benchmark.execute import run_and_store
 from benchmark.grid import Trial
-from benchmark.progress import Progress
 from benchmark.paths import DATA_ROOT_ENV, REPO_ROOT, RESULTS_ENV, data_root
+from benchmark.progress import Progress
 from benchmark.store import ResultStore
 
+CONNECT_TIMEOUT_S = 10.0  # a cluster address that does not accept a TCP connection within this is unreachable
+RAY_PRECISION = 1e-4  # Ray refuses fractional resource requests finer than this
+RAY_CLIENT_PORT = 10001  # `ray://host` without a port
 
-def _threads(cpus_per_trial: float) -> int:
-    return max(1, int(cpus_per_trial))
+TrialFunction = Callable[..., dict]  # run_and_store's signature: the one unit of work
 
 
-def run_sequential(trials: list[Trial], store: ResultStore, progress: Progress, cpus_per_trial: float = 1,
-                   force: bool = False) -> None:
+class ScheduleError(ValueError):
+    """A trial request that Ray could never satisfy, or a cluster that cannot be joined."""
+
+
+def check_request(cpus_per_trial: float | None, gpus_per_trial: float,
+                  nodes: Sequence[Mapping[str, float]] | None = None) -> None:
+    """Refuse a request Ray would queue forever. Without `nodes` only what needs no cluster is
+    checked; with them (each node's total resources, `{"CPU": 8, "GPU": 1, ...}`), the trial must
+    fit on one node, since Ray never splits a trial across nodes. `cpus_per_trial` None: derived."""
+    if cpus_per_trial is not None:
+        if not cpus_per_trial > 0:  # also NaN
+            raise ScheduleError(f"--cpus-per-trial must be above 0, got {cpus_per_trial:g}")
+        if cpus_per_trial < RAY_PRECISION:
+            raise ScheduleError(f"--cpus-per-trial {cpus_per_trial:g} is finer than Ray's {RAY_PRECISION:g}")
+    if not gpus_per_trial >= 0:
+        raise ScheduleError(f"--gpus-per-trial must be 0 or above, got {gpus_per_trial:g}")
+    if 0 < gpus_per_trial < RAY_PRECISION:
+        raise ScheduleError(f"--gpus-per-trial {gpus_per_trial:g} is finer than Ray's {RAY_PRECISION:g}")
+    if gpus_per_trial > 1 and gpus_per_trial != int(gpus_per_trial):
+        raise ScheduleError(f"--gpus-per-trial {gpus_per_trial:g}: a trial gets a fraction of one GPU or "
+                            f"whole GPUs (Ray cannot place a fraction above 1)")
+    if nodes is None:
+        return
+    cpus = derive_cpus(cpus_per_trial, gpus_per_trial, nodes)
+    if any(_fits(node, cpus, gpus_per_trial) for node in nodes):
+        return
+    most_cpus = max((node.get("CPU", 0.0) for node in nodes), default=0.0)
+    most_gpus = max((node.get("GPU", 0.0) for node in nodes), default=0.0)
+    if gpus_per_trial > most_gpus:
+        raise ScheduleError(f"--gpus-per-trial {gpus_per_trial:g} asks for more GPUs than any Ray node has "
+                            f"(at most {most_gpus:g}); lower it, or use --gpus-per-trial 0 to train on CPUs")
+    if cpus > most_cpus:
+        raise ScheduleError(f"--cpus-per-trial {cpus:g} asks for more CPUs than any Ray node has "
+                            f"(at most {most_cpus:g}); lower it")
+    raise ScheduleError(f"no Ray node has both {cpus:g} CPUs and {gpus_per_trial:g} GPUs for one trial")
+
+
+def _fits(node: Mapping[str, float], cpus: float, gpus: float) -> bool:
+    return node.get("CPU", 0.0) + 1e-9 >= cpus and node.get("GPU", 0.0) + 1e-9 >= gpus
+
+
+def derive_cpus(cpus_per_trial: float | None, gpus_per_trial: float, nodes: Sequence[Mapping[str, float]]) -> float:
+    """The CPUs a trial asks for. Given: as is. Not given, with a GPU share: the same share of the
+    GPU nodes' CPUs (4 trials at 0.25 GPU split the CPUs in four), rounded down so that as many
+    trials fit as the GPUs allow. Not given, on CPUs only: one."""
+    if cpus_per_trial is not None:
+        return cpus_per_trial
+    gpu_nodes = [node for node in nodes if node.get("GPU", 0.0) > 0]
+    if gpus_per_trial <= 0 or not gpu_nodes:
+        return 1.0
+    share = sum(node.get("CPU", 0.0) for node in gpu_nodes) * gpus_per_trial / sum(node["GPU"] for node in gpu_nodes)
+    if share >= 1:
+        return float(math.floor(share))
+    return max(RAY_PRECISION, math.floor(share / RAY_PRECISION) * RAY_PRECISION)
+
+
+def threads_for(cpus_per_trial: float | None) -> int:
+    """Torch (and OpenMP) threads of a trial: its whole CPUs, at least one."""
+    return max(1, math.floor(cpus_per_trial or 1))
+
+
+def concurrent_trials(cpus: float, gpus: float, nodes: Sequence[Mapping[str, float]]) -> int:
+    """How many such trials the nodes hold at once (the progress view's ETA divides by it)."""
+    def per_node(node: Mapping[str, float]) -> int:
+        count = math.floor(node.get("CPU", 0.0) / cpus + 1e-9)
+        if gpus > 0:
+            count = min(count, math.floor(node.get("GPU", 0.0) / gpus + 1e-9))
+        return count
+    return max(1, sum(per_node(node) for node in nodes))
+
+
+def run_sequential(trials: list[Trial], store: ResultStore, progress: Progress, cpus_per_trial: float | None = 1,
+                   force: bool | str = False, execute: TrialFunction | None = None) -> None:
     """Each trial in turn, in this process (`--no-ray`): for tests and debugging."""
+    check_request(cpus_per_trial, 0)
+    execute = execute or run_and_store
     for trial in trials:
         progress.started(trial.trial_id)
-        outcome = execute_trial(trial.trial_id, trial.grid, trial.config, trial.dataset_version,
-                                str(store.root), _threads(cpus_per_trial), force)
+        outcome = execute(trial.trial_id, trial.grid, trial.config, trial.dataset_version,
+                          str(store.root), threads_for(cpus_per_trial), force)
         progress.ended(trial.trial_id, outcome)
 
 
-def _ray_trial(param: dict, payloads: dict) -> dict:
-    """A Ray Tune function trainable: one trial, its outcome as the only reported result."""
+def _ray_trial(param: dict, payloads: dict, execute: TrialFunction) -> dict:
+    """A Ray Tune function trainable: one trial, its outcome as the only reported result.
+
+    Ray has set CUDA_VISIBLE_DEVICES to the GPU it assigned, and `benchmark.trial` passes it on to
+    RecBole instead of RecBole's gpu_id 0. A trial without a GPU share sees no GPU (Ray leaves it
+    the node's), so it trains on CPUs instead of crowding a GPU that other trials hold."""
+    import ray
     from ray import tune
 
-    outcome = execute_trial(**payloads[param["trial_id"]])
+    if not ray.get_gpu_ids():
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    payload = payloads[param["trial_id"]]
+    os.environ["OMP_NUM_THREADS"] = str(payload["threads"])  # for libraries this worker has not loaded yet
+    outcome = execute(**payload)
     tune.report({key: value for key, value in outcome.items() if value is not None})
 
 
-def run_with_ray(trials: list[Trial], store: ResultStore, progress: Progress, cpus_per_trial: float = 1,
-                 gpus_per_trial: float = 0, address: str | None = None, force: bool = False) -> None:
-    """Every trial as a Ray Tune trial with the given resources; returns when all have ended."""
+def _host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of a concrete cluster address; None for Ray's own words ("auto", "local")."""
+    scheme, sep, rest = address.partition("://")
+    rest = rest if sep else scheme
+    host, colon, port = rest.rpartition(":")
+    if not colon:
+        return (rest, RAY_CLIENT_PORT) if sep else None
+    try:
+        return host.strip("[]"), int(port)
+    except ValueError:
+        raise ScheduleError(f"--address {address}: expected host:port") from None
+
+
+def probe_cluster(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Fail in bounded time when nothing accepts a connection at `address` (Ray itself would retry
+    for many minutes, printing a warning every few seconds)."""
+    target = _host_port(address)
+    if target is None:
+        return
+    try:
+        with socket.create_connection(target, timeout=timeout_s):
+            pass
+    except TimeoutError:
+        raise ScheduleError(f"--address {address}: no Ray cluster answered within {timeout_s:g} s") from None
+    except OSError as error:
+        raise ScheduleError(f"--address {address}: cannot reach a Ray cluster ({error.strerror or error})") from None
+
+
+@contextmanager
+def _bounded_gcs_wait():
+    """An open port that is no Ray GCS: ray.init tries 20 times, ~40 s each, before it gives up; one try
+    bounds it at ~40 s (RAY_gcs_server_port_wait_time_s is Ray's own setting; a value the user set wins)."""
+    name = "RAY_gcs_server_port_wait_time_s"
+    previous = os.environ.get(name)
+    os.environ.setdefault(name, "1")
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+
+
+def connect(address: str | None, env_vars: dict, num_cpus: float | None = None, num_gpus: float | None = None) -> None:
+    """Join the cluster at `address`, or start a private local instance (on loopback) with the given
+    logical resources: `num_gpus=1` on a machine without a GPU makes a logical GPU, for tests."""
+    import ray
+
+    common = dict(runtime_env={"env_vars": env_vars}, include_dashboard=False, log_to_driver=False,
+                  logging_level="ERROR", configure_logging=True)
+    if address is None:
+        ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, _node_ip_address="127.0.0.1", **common)
+        return
+    if num_cpus is not None or num_gpus is not None:
+        raise ScheduleError("num_cpus/num_gpus shape a private Ray instance; a cluster at --address has its own")
+    probe_cluster(address)
+    try:
+        with _bounded_gcs_wait():
+            ray.init(address=address, **common)
+    except Exception as error:  # noqa: BLE001 (Ray raises ConnectionError, RuntimeError, ValueError, ...)
+        ray.shutdown()
+        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ScheduleError(f"--address {address}: cannot join the Ray cluster ({type(error).__name__}: "
+                            f"{message})") from None
+
+
+def node_resources() -> list[dict]:
+    """The total resources of each live node of the connected Ray cluster."""
+    import ray
+
+    return [dict(node["Resources"]) for node in ray.nodes() if node.get("Alive")]
+
+
+def run_with_ray(trials: list[Trial], store: ResultStore, progress: Progress, cpus_per_trial: float | None = None,
+                 gpus_per_trial: float = 0, address: str | None = None, force: bool | str = False, *,
+                 num_cpus: float | None = None, num_gpus: float | None = None,
+                 execute: TrialFunction | None = None) -> None:
+    """Every trial as a Ray Tune trial with the given resources; returns when all have ended.
+
+    `cpus_per_trial` None derives it from the GPU share (see `derive_cpus`). `num_cpus`/`num_gpus`
+    set the logical resources of the private instance (never of a cluster). `execute` replaces
+    `run_and_store` (same signature), so tests can schedule trivial trials through real Ray.
+    Raises ScheduleError, before any trial is submitted, for a request no node can hold or an
+    address that cannot be joined."""
+    check_request(cpus_per_trial, gpus_per_trial)
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no CSV/JSON/TensorBoard copies of results
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -52,42 +227,46 @@ def run_with_ray(trials: list[Trial], store: ResultStore, progress: Progress, cp
     from ray import tune
 
     address = address or os.environ.get("RAY_ADDRESS") or None
+    if address == "local":
+        address = None
     env_vars = {
         DATA_ROOT_ENV: str(data_root()), RESULTS_ENV: str(store.root),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
-        "OMP_NUM_THREADS": str(_threads(cpus_per_trial)),
         **{k: v for k, v in os.environ.items() if k == "DMREC_VERBOSE"},
     }
-    local = {} if address else {"_node_ip_address": "127.0.0.1"}  # a private instance stays on loopback
-    ray.init(address=address, runtime_env={"env_vars": env_vars}, include_dashboard=False,
-             log_to_driver=False, logging_level="ERROR", configure_logging=True, **local)
-    payloads = {t.trial_id: {"trial_id": t.trial_id, "grid": t.grid, "config": t.config,
-                             "dataset_version": t.dataset_version, "results_root": str(store.root),
-                             "threads": _threads(cpus_per_trial), "force": force} for t in trials}
-
-    class ProgressLines(tune.Callback):
-        def on_trial_start(self, iteration, trials, trial, **info):
-            progress.started(trial.config["trial_id"])
-
-        def on_trial_result(self, iteration, trials, trial, result, **info):
-            progress.ended(trial.config["trial_id"], result)
-
-        def on_trial_error(self, iteration, trials, trial, **info):
-            # the worker process died (killed, out of host memory): nothing was recorded from inside
-            trial_id = trial.config["trial_id"]
-            error = f"the Ray worker running this trial died ({trial.error_file or 'no error file'})"
-            if trial_id not in store.finished_ids():
-                store.write_failed(trial_id, payloads[trial_id]["config"], error, "")
-            progress.ended(trial_id, {"status": "failed", "error": error})
-
-        def on_step_end(self, iteration, trials, **info):
-            progress.heartbeat()
-
-    scratch = tempfile.mkdtemp(prefix="dmrec-ray-")
+    connect(address, env_vars, num_cpus, num_gpus)
+    scratch = None
     try:
+        nodes = node_resources()
+        check_request(cpus_per_trial, gpus_per_trial, nodes)
+        cpus = derive_cpus(cpus_per_trial, gpus_per_trial, nodes)
+        progress.parallel = concurrent_trials(cpus, gpus_per_trial, nodes)
+        payloads = {t.trial_id: {"trial_id": t.trial_id, "grid": t.grid, "config": t.config,
+                                 "dataset_version": t.dataset_version, "results_root": str(store.root),
+                                 "threads": threads_for(cpus), "force": force} for t in trials}
+
+        class ProgressLines(tune.Callback):
+            def on_trial_start(self, iteration, trials, trial, **info):
+                progress.started(trial.config["trial_id"])
+
+            def on_trial_result(self, iteration, trials, trial, result, **info):
+                progress.ended(trial.config["trial_id"], result)
+
+            def on_trial_error(self, iteration, trials, trial, **info):
+                # the worker process died (killed, out of host memory): nothing was recorded from inside
+                trial_id = trial.config["trial_id"]
+                error = f"the Ray worker running this trial died ({trial.error_file or 'no error file'})"
+                if trial_id not in store.finished_ids():
+                    store.write_failed(trial_id, payloads[trial_id]["config"], error, "")
+                progress.ended(trial_id, {"status": "failed", "error": error})
+
+            def on_step_end(self, iteration, trials, **info):
+                progress.heartbeat()
+
+        scratch = tempfile.mkdtemp(prefix="dmrec-ray-")
+        trainable = tune.with_parameters(_ray_trial, payloads=payloads, execute=execute or run_and_store)
         tuner = tune.Tuner(
-            tune.with_resources(tune.with_parameters(_ray_trial, payloads=payloads),
-                                {"cpu": cpus_per_trial, "gpu": gpus_per_trial}),
+            tune.with_resources(trainable, {"cpu": cpus, "gpu": gpus_per_trial}),
             param_space={"trial_id": tune.grid_search(list(payloads))},
             tune_config=tune.TuneConfig(reuse_actors=True, trial_dirname_creator=lambda t: t.trial_id),
             run_config=tune.RunConfig(storage_path=scratch, name=store.grid, verbose=0, callbacks=[ProgressLines()],
@@ -97,4 +276,5 @@ def run_with_ray(trials: list[Trial], store: ResultStore, progress: Progress, cp
         tuner.fit()
     finally:
         ray.shutdown()
-        shutil.rmtree(scratch, ignore_errors=True)
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
