@@ -153,11 +153,14 @@ def wo_mixing_released(q: Gaussian, p: Gaussian, beta: float) -> Matched:
 
 register_matcher(Matcher("none", base_elbo, base_elbo, needs_text=False, label="Base", kind="base", colour="#595959",
                          description="the plain generative base"))
-register_matcher(Matcher("godm", godm_paper, godm_released, needs_text=True, beta_of="godm", label="DMRec-G", colour="#1f77b4",
+register_matcher(Matcher("godm", godm_paper, godm_released, needs_text=True, beta_of="godm",
+                         label="DMRec-G", colour="#1f77b4",
                          description="DMRec-G: global optimality (2-Wasserstein)"))
-register_matcher(Matcher("cpdm", cpdm_paper, cpdm_released, needs_text=True, beta_of="cpdm", label="DMRec-C", colour="#2ca02c",
+register_matcher(Matcher("cpdm", cpdm_paper, cpdm_released, needs_text=True, beta_of="cpdm",
+                         label="DMRec-C", colour="#2ca02c",
                          description="DMRec-C: composite prior"))
-register_matcher(Matcher("mddm", mddm_paper, mddm_released, needs_text=True, beta_of="mddm", label="DMRec-M", colour="#ff7f0e",
+register_matcher(Matcher("mddm", mddm_paper, mddm_released, needs_text=True, beta_of="mddm",
+                         label="DMRec-M", colour="#ff7f0e",
                          description="DMRec-M: mixing divergence"))
 register_matcher(Matcher("add", add_paper, add_paper, needs_text=True, label="Add", kind="ablation", colour="#e377c2",
                          description="ablation DMRec-Add: Gaussians added, no matching loss"))

@@ -1,72 +1,108 @@
-"""The README's "Adding a baseline" recipe, followed literally: one folder (model + yaml), one
-registration line, and the new model runs through the same runner path and lands in the results."""
-import math
+"""The docs' "Add a model" recipe, followed literally in a scratch copy of the code: the folder (model
+and yaml, no `__init__.py`, as the recipe says), the one registration line in `benchmark/models.py`,
+the model's name in a grid; then the suite's own commands run the grid and the analysis, and the
+model is in the results table, in Table 3 as a row marked "not in the paper", and in the report.
+
+The recipe's code blocks are read from the docs themselves (each starts with a comment naming the
+file it belongs in), so the docs cannot drift from what works."""
+import os
+import re
+import shutil
+import subprocess
 import sys
-import textwrap
+from pathlib import Path
 
-from benchmark.models import register, unregister
-from benchmark.store import ResultStore
+import pandas as pd
+import pytest
 
-MODEL_SOURCE = '''
-"""LightGCN whose layer-0 item embeddings also carry a linear map of the item's LM vector."""
-import torch
-from torch import nn
-
-from baselines.lightgcn.lightgcn import LightGCN
-
-
-class TextLightGCN(LightGCN):
-    """LightGCN (He et al. SIGIR 2020) + a projected LM item vector at layer 0 (an example)."""
-
-    def __init__(self, config, dataset):
-        super().__init__(config, dataset)
-        self.item_text = self.load_text_vectors(dataset, "item")  # (N, d_s), row 0 = padding
-        self.project = nn.Linear(self.item_text.shape[1], self.embedding_size, bias=False)
-        self.text_weight = float(config["text_weight"])
-
-    def layer0(self) -> torch.Tensor:
-        items = self.item_embedding.weight + self.text_weight * self.project(self.item_text)
-        return torch.cat([self.user_embedding.weight, items])
-'''
-
-DEFAULTS = '''
-embedding_size: 32          # (int) latent size d
-n_layers: 2                 # (int) graph propagation layers
-layer_combination: mean     # (str) mean | sum
-keep_rate: 1.0              # (float) edge keep probability in training
-reg_weight: 1.0e-4          # (float) L2 weight on the batch's layer-0 rows
-text_weight: 1.0            # (float) weight of the projected LM vector
-'''
+REPO = Path(__file__).resolve().parents[1]
+RECIPE_PAGES = (REPO / "docs" / "contributing.md", REPO / "README.md")
+MODEL_FILE = "baselines/text_lightgcn/text_lightgcn.py"
+YAML_FILE = "baselines/text_lightgcn/text_lightgcn.yaml"
+REGISTRY_FILE = "benchmark/models.py"
+YOUR_MODELS = "# Your models: one register(...) line each, below this comment"
+CODE = ("benchmark", "dmrec", "baselines")  # what the scratch copy needs to run a grid and the analysis
 
 
-def test_recipe_registers_runs_and_stores(data_root, tmp_path, monkeypatch):
-    folder = tmp_path / "my_baselines" / "text_lightgcn"  # step 1: one folder, model + yaml
-    folder.mkdir(parents=True)
-    (folder.parent / "__init__.py").write_text("")
-    (folder / "__init__.py").write_text("")
-    (folder / "text_lightgcn.py").write_text(textwrap.dedent(MODEL_SOURCE))
-    (folder / "text_lightgcn.yaml").write_text(textwrap.dedent(DEFAULTS))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("DMREC_RESULTS", str(tmp_path / "results"))
+def recipe_blocks() -> dict[str, str]:
+    """File named by a fenced block's first comment line -> the block's text, from the first page
+    that has the recipe."""
+    for page in RECIPE_PAGES:
+        if not page.is_file():
+            continue
+        blocks = {}
+        for body in re.findall(r"```(?:python|yaml)\n(.*?)```", page.read_text(), flags=re.S):
+            first = body.splitlines()[0]
+            match = re.match(r"#\s*(\S+?)(?::.*)?$", first)
+            if match and match.group(1) in (MODEL_FILE, YAML_FILE, REGISTRY_FILE):
+                blocks[match.group(1)] = body
+        if len(blocks) == 3:
+            return blocks
+    pytest.fail(f"no page of {[str(p) for p in RECIPE_PAGES]} holds the recipe's three blocks "
+                f"({MODEL_FILE}, {YAML_FILE}, {REGISTRY_FILE})")
 
-    # step 2: one registration line (in benchmark/models.py for a built-in baseline)
-    register("text_lightgcn", "my_baselines.text_lightgcn.text_lightgcn:TextLightGCN",
-             "LightGCN with projected LM item vectors (README example)", display="Text-LightGCN")
-    try:
-        grid = tmp_path / "mine.yaml"  # step 3: put it in a grid
-        grid.write_text(
-            "blocks:\n  - name: mine\n    datasets: [tiny]\n    models: [text_lightgcn, lightgcn]\n"
-            "    seeds: 1\n    params: {epochs: 4, eval_step: 2, stopping_step: 2}\n"
-        )
-        from benchmark.run import main
 
-        assert main(["--grid", str(grid), "--no-ray"]) == 0
-        index = ResultStore("mine").index()
-        assert set(index["model"]) == {"text_lightgcn", "lightgcn"}
-        row = index[index["model"] == "text_lightgcn"].iloc[0]
-        assert math.isfinite(row["test_recall@20"]) and row["epochs_run"] == 4
-        record = ResultStore("mine").read_record(row["trial_id"])
-        assert record["config"]["text_weight"] == 1.0  # its yaml's defaults were resolved
-    finally:
-        unregister("text_lightgcn")
-        sys.modules.pop("my_baselines.text_lightgcn.text_lightgcn", None)
+def scratch_copy(target: Path) -> Path:
+    """The working tree's code (tracked and untracked, not ignored) copied to `target`."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", *CODE], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.split()
+    for relative in listed:
+        source = REPO / relative
+        if source.is_file():
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / relative)
+    shutil.copy2(REPO / "pyproject.toml", target / "pyproject.toml")
+    return target
+
+
+def suite(clone: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], cwd=clone, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.mark.slow
+def test_recipe_reaches_the_results_table_table3_and_the_report(data_root, tmp_path):
+    blocks = recipe_blocks()
+    clone = scratch_copy(tmp_path / "clone")
+    # step 1: one folder, model + yaml (the recipe names no __init__.py, so none is written)
+    (clone / MODEL_FILE).parent.mkdir(parents=True)
+    (clone / MODEL_FILE).write_text(blocks[MODEL_FILE])
+    (clone / YAML_FILE).write_text(blocks[YAML_FILE])
+    # step 2: the one registration line, where benchmark/models.py asks for it
+    registry = clone / REGISTRY_FILE
+    source = registry.read_text()
+    assert YOUR_MODELS in source, f"{REGISTRY_FILE} lost its '{YOUR_MODELS}' comment"
+    at = source.index("\n", source.index(YOUR_MODELS)) + 1  # just below the comment's line
+    registry.write_text(source[:at] + blocks[REGISTRY_FILE] + source[at:])
+    # step 3: its name in a grid's models (beside DMRec-M and LightGCN, so Table 3 has its inputs)
+    grid = tmp_path / "mine.yaml"
+    grid.write_text("datasets: [tiny]\nmodels: [multvae, lightgcn, text_lightgcn]\nmatchers: [mddm]\nseeds: 1\n"
+                    "params: {epochs: 4, eval_step: 2, stopping_step: 2}\n")
+    results = tmp_path / "results"
+    env = {**os.environ, "DMREC_DATA": str(data_root), "DMREC_RESULTS": str(results), "OMP_NUM_THREADS": "1",
+           "MPLBACKEND": "Agg", "PYTHONPATH": str(clone)}
+
+    listed = suite(clone, env, "benchmark.models", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert re.search(r"^text_lightgcn\s+user\s+Text-LightGCN\s", listed.stdout, flags=re.M), listed.stdout
+
+    ran = suite(clone, env, "benchmark.run", "--grid", str(grid), "--no-ray")
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    analysed = suite(clone, env, "benchmark.analysis", "--grid", "mine", "--reference", "lightgcn")
+    assert analysed.returncode == 0, analysed.stdout[-3000:] + analysed.stderr[-3000:]
+
+    tables = results / "tables"
+    table = pd.read_csv(tables / "mine_results.csv")
+    assert set(table["model"]) == {"multvae", "lightgcn", "text_lightgcn"}
+    mine = table[(table["model"] == "text_lightgcn") & (table["metric"] == "recall@20")].iloc[0]
+    assert mine["model_label"] == "Text-LightGCN" and mine["n_seeds"] == 1 and 0 <= mine["mean"] <= 1
+    assert "Text-LightGCN" in (tables / "mine_results.md").read_text()
+
+    table3 = pd.read_csv(tables / "mine_table3.csv")
+    assert "text_lightgcn" in set(table3["model"])
+    assert "Text-LightGCN (not in the paper)" in (tables / "mine_table3.md").read_text()
+
+    report = (results / "report.md").read_text()
+    assert report.index("### Results") < report.index("Text-LightGCN")
+    assert "Text-LightGCN (not in the paper)" in report
+    assert "Table 2: skipped." in report  # no plain Mult-VAE in this grid: one line, not an empty table

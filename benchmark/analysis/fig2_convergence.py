@@ -9,17 +9,17 @@ import pandas as pd
 
 from benchmark.analysis import style
 from benchmark.analysis.artefacts import FigureResult, Skipped, save_figure
-from benchmark.analysis.records import (BASE_MODELS, DMREC_MATCHERS, GridResults, model_label, select_defaults,
-                                        variant_label)
+from benchmark.analysis.records import GridResults, select_defaults
+from benchmark.analysis.roles import base_models, dmrec_matchers, model_label, variant_label
 
-PREFERRED_BASES = ("cvga", "multvae", *BASE_MODELS)  # the paper shows CVGA
+PREFERRED_BASE = "cvga"  # the paper shows CVGA
 
 
 def choose_base(trials: pd.DataFrame) -> str | None:
     """The first of CVGA, Mult-VAE, L-DiffRec that has both a base trial and a DMRec trial with a curve."""
-    for model in dict.fromkeys(PREFERRED_BASES):
+    for model in dict.fromkeys((PREFERRED_BASE, *base_models(), *sorted(trials["model"].unique()))):
         own = trials[trials["model"] == model]
-        if (own["matcher"] == "none").any() and own["matcher"].isin(DMREC_MATCHERS).any():
+        if (own["matcher"] == "none").any() and own["matcher"].isin(dmrec_matchers()).any():
             return model
     return None
 
@@ -44,17 +44,17 @@ def fig2_convergence(results: GridResults, folder: Path, prefix: str) -> FigureR
     if model is None:
         raise Skipped("Fig. 2 needs a base model (CVGA, Mult-VAE or L-DiffRec) with both its Base and a DMRec "
                       "variant in the grid")
+    variants = dmrec_matchers()
     trials, notes = select_defaults(results.trials[(results.trials["model"] == model)
-                                                   & results.trials["matcher"].isin(("none", *DMREC_MATCHERS))])
+                                                   & results.trials["matcher"].isin(("none", *variants))])
     if model != "cvga":
         notes.append(f"CVGA (the paper's choice) is absent; {model_label(model)} is shown instead")
     datasets = sorted(trials["dataset"].unique())
     frames = []
     for dataset in datasets:
-        for matcher in ("none", *DMREC_MATCHERS):
+        for matcher in ("none", *variants):
             own = trials[(trials["dataset"] == dataset) & (trials["matcher"] == matcher)]
             if own.empty:
-                notes.append(f"{variant_label(matcher)} missing for {dataset}")
                 continue
             label = sorted(own["config_label"].unique())[0]
             if own["config_label"].nunique() > 1:

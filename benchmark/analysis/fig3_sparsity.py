@@ -10,7 +10,8 @@ import pandas as pd
 
 from benchmark.analysis import style
 from benchmark.analysis.artefacts import FigureResult, Skipped, save_figure
-from benchmark.analysis.records import GridResults, select_defaults, variant_label
+from benchmark.analysis.records import GridResults, select_defaults
+from benchmark.analysis.roles import variant_label
 
 # Upper edges at these user quantiles: the sparsest group holds ~45% of users, as in the paper's Fig. 3.
 SPARSITY_QUANTILES = (0.45, 0.70, 0.90)
@@ -42,7 +43,7 @@ def group_ranges(n_train, edges) -> list[str]:
     low, high = int(np.min(n_train)), int(np.max(n_train))
     starts = [low, *(edge + 1 for edge in edges)]
     stops = [*edges, high]
-    return [f"{a}–{b}" if b > a else f"{a}" if a == b else "none" for a, b in zip(starts, stops)]
+    return [f"{a}–{b}" if b > a else f"{a}" if a == b else "none" for a, b in zip(starts, stops, strict=False)]
 
 
 def sparsity_groups(results: GridResults, dataset: str, trials: pd.DataFrame, edges=None,
@@ -67,8 +68,9 @@ def sparsity_groups(results: GridResults, dataset: str, trials: pd.DataFrame, ed
         per_seed = []
         for trial_id in own["trial_id"]:
             scores = results.per_user(trial_id)
-            if scores is None:
-                notes.append(f"{dataset}: trial {trial_id} ({variant_label(matcher)}) has no per-user file; left out")
+            if scores is None:  # absent or unreadable (the latter is also in results.problems)
+                notes.append(f"{dataset}: trial {trial_id} ({variant_label(matcher)}) has no readable per-user "
+                             f"file; left out")
                 continue
             by_group = scores.groupby(assign_groups(scores["n_train"], edges))["ndcg@20"].mean()
             per_seed.append(by_group.reindex(range(len(edges) + 1)).to_numpy())
@@ -86,35 +88,34 @@ def fig3_sparsity(results: GridResults, folder: Path, prefix: str, edges=None) -
     for model, matcher in LINES:
         wanted |= ((trials["model"] == model) & (trials["matcher"] == matcher)).to_numpy()
     trials, notes = select_defaults(trials[wanted])
-    datasets = sorted(set(trials.loc[trials["matcher"] == "none", "dataset"]))
+    datasets = sorted(set(trials.loc[trials["matcher"] == "none", "dataset"])
+                      & set(trials.loc[trials["matcher"] == "mddm", "dataset"]))
     if not datasets:
-        raise Skipped("Fig. 3 needs Mult-VAE Base trials with per-user results")
-    for dataset in datasets:
-        if not ((trials["dataset"] == dataset) & (trials["matcher"] == "mddm")).any():
-            notes.append(f"DMRec-M missing for {dataset}")
+        raise Skipped("Fig. 3 needs Mult-VAE Base and DMRec-M trials on one dataset")
     frames = [sparsity_groups(results, d, trials, edges, notes) for d in datasets]
-    datasets = [d for d, frame in zip(datasets, frames) if frame is not None]
+    datasets = [d for d, frame in zip(datasets, frames, strict=False) if frame is not None]
     if not datasets:
-        raise Skipped("Fig. 3: no per-user results for Mult-VAE Base. " + " ".join(notes))
+        raise Skipped("Fig. 3 needs readable per-user results of Mult-VAE Base; " + " ".join(notes))
     data = pd.concat([frame for frame in frames if frame is not None], ignore_index=True)
 
     with style.paper_style():
         fig, axes = style.panel_grid(len(datasets), panel_height=2.4)
-        for ax, dataset in zip(axes, datasets):
+        for ax, dataset in zip(axes, datasets, strict=False):
             own = data[data["dataset"] == dataset]
             x = np.arange(len(own))
             ax.bar(x, own["n_users"], color="#c9d6e8", edgecolor="#7f9cc0", width=0.6, label="users")
             ax.set_ylabel("number of users")
-            ax.set_xticks(x, [f"{r}\n({s:.0%})" for r, s in zip(own["range"], own["share"])])
+            ax.set_xticks(x, [f"{r}\n({s:.0%})" for r, s in zip(own["range"], own["share"], strict=False)])
             ax.set_xlabel("training interactions (share of users)")
             ax.set_ylim(0, own["n_users"].max() * 1.1)
             right = ax.twinx()
-            for model, matcher in LINES:
+            for _, matcher in LINES:
                 label = variant_label(matcher)
                 right.plot(x, own[f"ndcg@20 {label}"], marker="o", color=style.variant_colour(label),
                            label=f"{'Mult-VAE' if matcher == 'none' else 'DMRec-M'} NDCG@20")
             right.set_ylabel("NDCG@20")
-            low, high = np.nanmin(own.filter(like="ndcg@20").to_numpy()), np.nanmax(own.filter(like="ndcg@20").to_numpy())
+            lines = own.filter(like="ndcg@20").to_numpy()
+            low, high = np.nanmin(lines), np.nanmax(lines)
             pad = (high - low) * 0.25 + 1e-3
             right.set_ylim(max(0.0, low - pad), high + pad)
             right.spines["top"].set_visible(False)
@@ -128,6 +129,13 @@ def fig3_sparsity(results: GridResults, folder: Path, prefix: str, edges=None) -
                f"edges of groups 1-3 ({edges_text}) "
                + ("fixed with --sparsity-edges. " if edges is not None else
                   f"at the {', '.join(f'{q:.0%}' for q in SPARSITY_QUANTILES)} user quantiles. ")
-               + f"Bars = users per group (left axis); lines = mean "
-               f"NDCG@20 of Mult-VAE (Base) and DMRec-M (right axis), averaged over users, then over seeds.")
+               + "Bars = users per group (left axis); lines = mean "
+               f"NDCG@20 of Mult-VAE (Base) and DMRec-M (right axis), averaged over users, then over "
+               f"{_seed_text(data)}.")
     return save_figure(fig, FigureResult("fig3_sparsity", caption, data, notes=notes), folder, prefix)
+
+
+def _seed_text(data: pd.DataFrame) -> str:
+    """'seeds (up to 3)', or 'one seed' where every line has one."""
+    most = int(data.filter(like="seeds ").to_numpy().max())
+    return f"seeds (up to {most})" if most > 1 else "one seed (no averaging over seeds)"

@@ -9,7 +9,8 @@ import pandas as pd
 
 from benchmark.analysis import style
 from benchmark.analysis.artefacts import FigureResult, Skipped, save_figure
-from benchmark.analysis.records import GridResults, select_defaults, variant_label
+from benchmark.analysis.records import GridResults, select_defaults
+from benchmark.analysis.roles import variant_label
 
 BOXES = (("multvae", "none"), ("multvae", "mddm"))
 FLOOR = 1e-30  # a collapsed dimension (a_k = 0) is drawn at log(1e-30) and counted in a note
@@ -36,27 +37,26 @@ def fig4_posterior(results: GridResults, folder: Path, prefix: str) -> FigureRes
         mask |= ((trials["model"] == model) & (trials["matcher"] == matcher)).to_numpy()
     trials, notes = select_defaults(trials[mask])
     data = posterior_frame(results, trials)
-    if data.empty:
-        raise Skipped("Fig. 4 needs Mult-VAE / DMRec-M records with posterior statistics")
-    datasets = sorted(data["dataset"].unique())
     variants = [variant_label(m) for _, m in BOXES]
-    for dataset in datasets:
-        for variant in variants:
-            if not ((data["dataset"] == dataset) & (data["variant"] == variant)).any():
-                notes.append(f"{variant} posterior statistics missing for {dataset}")
+    # a panel needs both boxes: one box alone compares nothing
+    datasets = [d for d in sorted(data["dataset"].unique())
+                if set(variants) <= set(data.loc[data["dataset"] == d, "variant"])]
+    if not datasets:
+        raise Skipped("Fig. 4 needs Mult-VAE Base and DMRec-M records with posterior statistics on one dataset")
+    data = data[data["dataset"].isin(datasets)].reset_index(drop=True)
     collapsed = int((data["a_k"] <= 0).sum())
     if collapsed:
         notes.append(f"{collapsed} dimension(s) with a_k = 0 drawn at log({FLOOR:g})")
     with style.paper_style():
         fig, axes = style.panel_grid(len(datasets), panel_height=2.2)
-        for ax, dataset in zip(axes, datasets):
+        for ax, dataset in zip(axes, datasets, strict=False):
             own = data[data["dataset"] == dataset]
             present = [v for v in variants if (own["variant"] == v).any()]
             boxes = ax.boxplot([own.loc[own["variant"] == v, "log_a_k"] for v in present], patch_artist=True,
                                widths=0.55, flierprops={"markersize": 2},
                                medianprops={"color": "black", "linewidth": 1.2})
             ax.set_xticks(range(1, len(present) + 1), ["Mult-VAE" if v == "Base" else v for v in present])
-            for patch, variant in zip(boxes["boxes"], present):
+            for patch, variant in zip(boxes["boxes"], present, strict=False):
                 patch.set_facecolor(style.variant_colour(variant))
                 patch.set_alpha(0.6)
             ax.set_ylabel(r"$\ln a_k$")

@@ -5,16 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.patches import Patch
 import pandas as pd
+from matplotlib.patches import Patch
 
 from benchmark.analysis import style
 from benchmark.analysis.artefacts import FigureResult, Skipped, save_figure
-from benchmark.analysis.records import ABLATION_MATCHERS, BASE_MODELS, GridResults, model_label, select_defaults, \
-    variant_label
+from benchmark.analysis.records import GridResults, select_defaults
+from benchmark.analysis.roles import ablation_matchers, base_models, model_label, variant_label
 from benchmark.analysis.stats import seed_mean_std
 
-ORDER = (*ABLATION_MATCHERS, "mddm")
+FULL = "mddm"  # the ablations take DMRec-M apart
+
+
+def _spread(std: pd.Series):
+    """Error bars where a bar has a standard deviation; None (no bars drawn) when no bar has one."""
+    return None if std.isna().all() else std.fillna(0).to_numpy()
 
 
 def ablation_frame(trials: pd.DataFrame) -> pd.DataFrame:
@@ -26,38 +31,39 @@ def ablation_frame(trials: pd.DataFrame) -> pd.DataFrame:
             row.update({f"{metric} mean": mean, f"{metric} std": std, "n_seeds": n})
         rows.append(row)
     frame = pd.DataFrame(rows)
-    frame["order"] = frame["matcher"].map(ORDER.index)
+    order = (*ablation_matchers(), FULL)
+    frame["order"] = frame["matcher"].map(lambda m: order.index(m) if m in order else len(order))
     return frame.sort_values(["dataset", "order", "config_label"]).drop(columns="order").reset_index(drop=True)
 
 
 def fig5_ablation(results: GridResults, folder: Path, prefix: str) -> FigureResult:
     trials = results.trials
-    with_ablation = trials[trials["matcher"].isin(ABLATION_MATCHERS)]
-    if with_ablation.empty:
-        raise Skipped("Fig. 5 needs ablation trials (matcher wo_pmn, add or wo_mixing)")
-    models = [m for m in dict.fromkeys([*BASE_MODELS, *sorted(with_ablation["model"].unique())])
-              if (with_ablation["model"] == m).any()]
+    ablations = ablation_matchers()
+    # (model, dataset) pairs with DMRec-M and at least one ablation: the comparison the figure draws
+    pairs = {(m, d) for (m, d), own in trials.groupby(["model", "dataset"])
+             if (own["matcher"] == FULL).any() and own["matcher"].isin(ablations).any()}
+    if not pairs:
+        raise Skipped(f"Fig. 5 needs DMRec-M and an ablation ({', '.join(ablations)}) of one model on one dataset")
+    models = [m for m in dict.fromkeys([*base_models(), *sorted(m for m, _ in pairs)]) if any(m == p for p, _ in pairs)]
     model = models[0]
-    trials, notes = select_defaults(trials[(trials["model"] == model) & trials["matcher"].isin(ORDER)])
+    in_pairs = np.array([(m, d) in pairs for m, d in zip(trials["model"], trials["dataset"], strict=False)], dtype=bool)
+    keep = trials["matcher"].isin((*ablations, FULL)).to_numpy() & in_pairs
+    trials, notes = select_defaults(trials[keep & (trials["model"] == model)])
     data = ablation_frame(trials)
     datasets = sorted(data["dataset"].unique())
-    for dataset in datasets:
-        present = set(data.loc[data["dataset"] == dataset, "matcher"])
-        missing = [variant_label(m) for m in ORDER if m not in present]
-        if missing:
-            notes.append(f"{', '.join(missing)} missing for {dataset}")
     with style.paper_style():
         fig, axes = style.panel_grid(len(datasets), panel_height=2.3)
-        for ax, dataset in zip(axes, datasets):
+        for ax, dataset in zip(axes, datasets, strict=False):
             own = data[data["dataset"] == dataset]
             x = np.arange(len(own))
-            names = [v.replace(" ", "\n") + (f"\n[{c}]" if c else "") for v, c in zip(own["variant"], own["config_label"])]
+            names = [v.replace(" ", "\n") + (f"\n[{c}]" if c else "")
+                     for v, c in zip(own["variant"], own["config_label"], strict=True)]
             right = ax.twinx()
             width = 0.38
-            ax.bar(x - width / 2, own["recall@20 mean"], width, yerr=own["recall@20 std"].fillna(0),
+            ax.bar(x - width / 2, own["recall@20 mean"], width, yerr=_spread(own["recall@20 std"]),
                    color=[style.variant_colour(v) for v in own["variant"]], edgecolor="black", linewidth=0.4,
                    capsize=2, error_kw={"linewidth": 0.6}, label="Recall@20")
-            right.bar(x + width / 2, own["ndcg@20 mean"], width, yerr=own["ndcg@20 std"].fillna(0),
+            right.bar(x + width / 2, own["ndcg@20 mean"], width, yerr=_spread(own["ndcg@20 std"]),
                       color=[style.variant_colour(v) for v in own["variant"]], alpha=0.45, hatch="////",
                       edgecolor="black", linewidth=0.4, capsize=2, error_kw={"linewidth": 0.6},
                       label="NDCG@20")
@@ -76,7 +82,9 @@ def fig5_ablation(results: GridResults, folder: Path, prefix: str) -> FigureResu
         style.figure_legend(fig, proxies, ["Recall@20 (solid, left)", "NDCG@20 (hatched, right)"],
                             wide=len(datasets) > 1)
     seeds = int(data["n_seeds"].max())
+    spread = ("error bars = sample standard deviation over seeds (ddof=1; none where a bar has one seed)"
+              if seeds > 1 else "one seed per bar, so no error bars")
     caption = (f"Fig. 5 (grid {results.grid}): ablations of DMRec-M on {model_label(model)}: test Recall@20 (solid "
-               f"bars, left axis) and NDCG@20 (hatched bars, right axis), mean over up to {seeds} seed(s), error "
-               f"bars = standard deviation over seeds. Axes do not start at zero.")
+               f"bars, left axis) and NDCG@20 (hatched bars, right axis), mean over up to {seeds} seed(s); "
+               f"{spread}. Axes do not start at zero.")
     return save_figure(fig, FigureResult("fig5_ablation", caption, data, notes=notes), folder, prefix)

@@ -8,8 +8,8 @@ import pandas as pd
 
 from benchmark.analysis import style
 from benchmark.analysis.artefacts import FigureResult, Skipped, save_figure
-from benchmark.analysis.records import (BASE_MODELS, DMREC_MATCHERS, GridResults, label_configs, model_label,
-                                        select_defaults, variant_label)
+from benchmark.analysis.records import GridResults, label_configs, select_defaults
+from benchmark.analysis.roles import base_models, dmrec_matchers, model_label, variant_label
 from benchmark.analysis.stats import seed_mean_std
 
 
@@ -25,12 +25,13 @@ def sweep_frame(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def fig6_beta(results: GridResults, folder: Path, prefix: str) -> FigureResult:
-    trials = results.trials[results.trials["matcher"].isin(DMREC_MATCHERS) & results.trials["beta"].notna()]
+    variants = dmrec_matchers()
+    trials = results.trials[results.trials["matcher"].isin(variants) & results.trials["beta"].notna()]
     swept = trials.groupby(["model", "dataset", "matcher"])["beta"].nunique()
     swept = swept[swept > 1]
     if swept.empty:
         raise Skipped("Fig. 6 needs a beta sweep (a DMRec variant trained at two or more beta values)")
-    models = [m for m in dict.fromkeys([*BASE_MODELS, *swept.index.get_level_values("model")])
+    models = [m for m in dict.fromkeys([*base_models(), *swept.index.get_level_values("model")])
               if m in swept.index.get_level_values("model")]
     model = models[0]
     data = sweep_frame(trials[trials["model"] == model])
@@ -46,19 +47,16 @@ def fig6_beta(results: GridResults, folder: Path, prefix: str) -> FigureResult:
                           "beta": np.nan, "recall@20 mean": mean, "recall@20 std": std, "n_seeds": n})
         if own.empty:
             notes.append(f"Base missing for {dataset}: no horizontal line")
-        missing = [variant_label(m) for m in DMREC_MATCHERS if not ((data["dataset"] == dataset)
-                                                                    & (data["matcher"] == m)).any()]
-        if missing:
-            notes.append(f"no beta sweep for {', '.join(missing)} on {dataset}")
     data = pd.concat([data, pd.DataFrame(base_rows)], ignore_index=True)
     with style.paper_style():
         fig, axes = style.panel_grid(len(datasets), panel_height=2.3)
-        for ax, dataset in zip(axes, datasets):
+        for ax, dataset in zip(axes, datasets, strict=False):
             own = data[(data["dataset"] == dataset) & (data["matcher"] != "none")]
-            own = own.assign(order=own["matcher"].map(DMREC_MATCHERS.index)).sort_values(["order", "config_label"])
+            own = own.assign(order=own["matcher"].map(variants.index)).sort_values(["order", "config_label"])
             for (variant, label), line in own.groupby(["variant", "config_label"], sort=False):
                 line = line.sort_values("beta")
-                ax.errorbar(line["beta"], line["recall@20 mean"], yerr=line["recall@20 std"].fillna(0),
+                std = line["recall@20 std"]  # NaN at one seed: no error bar drawn
+                ax.errorbar(line["beta"], line["recall@20 mean"], yerr=None if std.isna().all() else std.fillna(0),
                             marker="o", color=style.variant_colour(variant), capsize=1.5, elinewidth=0.6,
                             label=variant + (f" [{label}]" if label else ""))
             base = data[(data["dataset"] == dataset) & (data["matcher"] == "none")]["recall@20 mean"].iloc[0]
@@ -71,11 +69,16 @@ def fig6_beta(results: GridResults, folder: Path, prefix: str) -> FigureResult:
             ax.margins(y=0.15)
         entries = {}
         for ax in axes:
-            for handle, label in zip(*ax.get_legend_handles_labels()):
+            for handle, label in zip(*ax.get_legend_handles_labels(), strict=False):
                 entries.setdefault(label, handle)
         fig.tight_layout()
         style.figure_legend(fig, list(entries.values()), list(entries), wide=len(datasets) > 1)
-    caption = (f"Fig. 6 (grid {results.grid}): test Recall@20 of {model_label(model)} with GODM, CPDM and MDDM "
-               f"against beta (mean over seeds, error bars = standard deviation); dashed line = {model_label(model)} "
-               f"Base at its default config.")
+    seeds = int(data["n_seeds"].max())
+    shown = ", ".join(variant_label(m) for m in variants if (data["matcher"] == m).any())
+    spread = (f"mean over up to {seeds} seeds, error bars = sample standard deviation (ddof=1; none at one seed)"
+              if seeds > 1 else "one seed per point, so no error bars")
+    caption = (f"Fig. 6 (grid {results.grid}): test Recall@20 of {model_label(model)} with {shown} "
+               f"against beta ({spread}); dashed line = {model_label(model)} Base at its default config"
+               + ("" if data.loc[data["matcher"] == "none", "recall@20 mean"].notna().any() else " (not run: no line)")
+               + ".")
     return save_figure(fig, FigureResult("fig6_beta", caption, data, notes=notes), folder, prefix)

@@ -1,4 +1,8 @@
-"""The paper's published numbers (package copy of paper_tables.csv) and the ours-vs-published table."""
+"""The paper's published numbers and the ours-vs-published table.
+
+`paper_tables.csv` is the one copy of every number the paper publishes: Tables 2 and 3 (rows name
+models and variants by their paper names, which the model and matcher registries map to registry
+names) and Table 1's dataset statistics (`table1_counts()`, which data validation reads too)."""
 from __future__ import annotations
 
 import math
@@ -8,41 +12,56 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.analysis.rendering import Cell, Table
+from benchmark.analysis.roles import matchers_of_kind, model_role, paper_names, variant_label
 from benchmark.analysis.stats import format_metric
 
 PAPER_CSV = Path(__file__).with_name("paper_tables.csv")
 PAPER_DATASETS = ("amazon", "yelp", "steam")
 WITHIN_PCT = 3.0  # a reproduced cell "matches" when |ours - paper| / paper <= 3%
 
-# paper_tables.csv names models by their display names; the suite by registry names.
-PAPER_MODEL_NAMES = {
-    "Mult-VAE": "multvae", "L-DiffRec": "ldiffrec", "CVGA": "cvga", "LightGCN": "lightgcn",
-    "KAR": "kar", "LLMRec": "llmrec", "RLMRec-C": "rlmrec_c", "RLMRec-G": "rlmrec_g",
-    "AlphaRec": "alpharec", "AlphaRec*": "alpharec_star",
-}
-PAPER_VARIANT_MATCHERS = {"Base": "none", "DMRec-G": "godm", "DMRec-C": "cpdm", "DMRec-M": "mddm"}
+TABLE1_COUNTS = ("n_users", "n_items", "n_interactions", "sparsity")
 
-# The paper's Section 5.1 dataset statistics, shown beside ours in Table 1.
-PAPER_DATASET_STATS = {
-    "amazon": {"n_users": 11000, "n_items": 9332, "n_interactions": 200860, "sparsity": 0.9980},
-    "yelp": {"n_users": 11091, "n_items": 11010, "n_interactions": 277535, "sparsity": 0.9977},
-    "steam": {"n_users": 23310, "n_items": 5237, "n_interactions": 525922, "sparsity": 0.9957},
-}
+
+@lru_cache(maxsize=1)
+def _paper_csv() -> pd.DataFrame:
+    frame = pd.read_csv(PAPER_CSV, keep_default_na=False)
+    expected = {"table", "base", "variant", "dataset", "metric", "value"}
+    if not expected <= set(frame.columns):
+        raise ValueError(f"{PAPER_CSV}: expected columns {sorted(expected)}, found {list(frame.columns)}")
+    return frame
+
+
+def table1_counts() -> dict[str, dict]:
+    """The paper's Table 1 per dataset: {"amazon": {"label": "Amazon-Book", "n_users": 11000, "n_items": ...,
+    "n_interactions": ..., "sparsity": 0.998}, ...}; counts are ints, sparsity a fraction."""
+    counts: dict[str, dict] = {}
+    for row in _paper_csv()[_paper_csv()["table"] == "table1"].itertuples(index=False):
+        entry = counts.setdefault(row.dataset, {"label": row.base})
+        value = float(row.value)
+        entry[row.metric] = value if row.metric == "sparsity" else int(value)
+    return counts
+
+
+def _variant_matchers() -> dict[str, str]:
+    """A published variant name ('Base', 'DMRec-M') -> its matcher, from the matcher registry's labels."""
+    return {variant_label(m): m for m in (*matchers_of_kind("base"), *matchers_of_kind("variant"))}
 
 
 @lru_cache(maxsize=1)
 def published() -> pd.DataFrame:
-    """One row per published cell: table, model, matcher, dataset, metric, value (registry names)."""
-    frame = pd.read_csv(PAPER_CSV)
-    expected = {"table", "base", "variant", "dataset", "metric", "value"}
-    if not expected <= set(frame.columns):
-        raise ValueError(f"{PAPER_CSV}: expected columns {sorted(expected)}, found {list(frame.columns)}")
+    """One row per published cell of Tables 2 and 3: table, model, matcher, dataset, metric, value
+    (registry names)."""
+    frame = _paper_csv()
+    frame = frame[frame["table"].isin(("table2", "table3"))]
+    models, variants = paper_names(), _variant_matchers()
     rows = []
     for record in frame.itertuples(index=False):
-        if record.variant in PAPER_VARIANT_MATCHERS:  # Table 2 rows and Table 3's DMRec-M
-            model, matcher = PAPER_MODEL_NAMES[record.base], PAPER_VARIANT_MATCHERS[record.variant]
+        if record.variant in variants:  # Table 2 rows and Table 3's DMRec-M
+            model, matcher = models.get(record.base), variants[record.variant]
         else:  # Table 3 baselines: base column is their backbone, the variant column names them
-            model, matcher = PAPER_MODEL_NAMES[record.variant], "none"
+            model, matcher = models.get(record.variant), "none"
+        if model is None:  # a paper model no longer registered: nothing of ours to compare with
+            continue
         rows.append({"table": record.table, "model": model, "matcher": matcher, "dataset": record.dataset,
                      "metric": record.metric, "paper": float(record.value)})
     return pd.DataFrame(rows)
@@ -78,7 +97,8 @@ def compare(ours: pd.DataFrame, table_key: str) -> tuple[Table | None, str]:
     columns = [("", "Dataset"), ("", "Model"), ("", "Variant"), ("", "Metric"), ("", "Ours"), ("", "Seeds"),
                ("", "Paper"), ("", "Abs. diff"), ("", "Rel. diff"), ("", f"Within {WITHIN_PCT:g}%")]
     # Table 3's baselines are plain models: their 'variant' column stays empty rather than reading "Base"
-    merged["variant"] = [v if m in ("multvae", "ldiffrec", "cvga") else "" for v, m in zip(merged["variant"], merged["model"])]
+    merged["variant"] = [v if model_role(m) == "generative_base" else ""
+                         for v, m in zip(merged["variant"], merged["model"], strict=True)]
     rows = [[Cell(r.dataset), Cell(r.model_label), Cell(r.variant + (f" [{r.config_label}]" if r.config_label else "")),
              Cell(r.metric), Cell(format_metric(r.mean)), Cell(str(r.n_seeds)), Cell(format_metric(r.paper)),
              Cell(f"{r.abs_diff:+.4f}"), Cell(f"{r.rel_diff_pct:+.2f}%" if not math.isnan(r.rel_diff_pct) else "–"),

@@ -1,5 +1,9 @@
 """The shape Tables 2 and 3 share: blocks of model rows, best bold / second underlined per column,
-then an Improv.% row and a Welch p-value row comparing the best candidate with the best reference."""
+then an Improv.% row and a Welch p-value row comparing the best candidate with the best reference.
+
+A row whose trials ran up to their epoch cap (rather than stopping early) says so in its label
+and in the caption; an Improv.%/p cell that compares such a row with an early-stopped one carries
+a dagger and a note, since the capped side may not have converged."""
 from __future__ import annotations
 
 import math
@@ -8,11 +12,14 @@ from dataclasses import dataclass
 import pandas as pd
 
 from benchmark.analysis.rendering import RULE, Cell, Table
-from benchmark.analysis.stats import (format_metric, format_p, format_pct, improvement_pct, rank_marks,
-                                      welch_p_value)
+from benchmark.analysis.stats import format_metric, format_p, format_pct, improvement_pct, rank_marks, welch_p_value
+from benchmark.analysis.summary import capped_text
 
 METRIC_SHORT = {"recall@10": "R@10", "recall@20": "R@20", "ndcg@10": "N@10", "ndcg@20": "N@20",
                 "recall@5": "R@5", "ndcg@5": "N@5"}
+MIXED = "†"  # an Improv.%/p cell comparing a capped row with an early-stopped one
+MIXED_NOTE = (f"{MIXED}: Improv.% and p-value compare a row whose trials ran to the epoch cap with one that "
+              f"stopped early; the capped side may not have converged.")
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,11 @@ def ranked_table(key: str, caption: str, summary: pd.DataFrame, specs: list[RowS
     cells = _lookup(summary)
     columns = [("", name) for name in label_columns] + [(d, METRIC_SHORT.get(m, m)) for d in datasets for m in metrics]
     blocks = list(dict.fromkeys(spec.block for spec in specs))
+    capped = _capped_rows(summary, specs, datasets)
+    specs = [_with_cap_label(spec, capped.get(spec, "")) for spec in specs]
+    capped = {_with_cap_label(spec, text): text for spec, text in capped.items()}
+    capped_by_key = {(s.model, s.matcher, s.config_label): t for s, t in capped.items()}
+    mixed_seen = False
     mean_rows: list = []
     std_rows: list = []
     tidy: list[dict] = []
@@ -47,11 +59,13 @@ def ranked_table(key: str, caption: str, summary: pd.DataFrame, specs: list[RowS
             for metric in metrics:
                 stats = [cells.get((s.model, s.matcher, s.config_label, dataset, metric)) for s in block_specs]
                 means = [r.mean if r is not None else math.nan for r in stats]
-                for spec, mark in zip(block_specs, rank_marks(means)):
+                for spec, mark in zip(block_specs, rank_marks(means), strict=False):
                     marks[(spec, dataset, metric)] = mark
-                improv, p, compared = _compare(block_specs, stats)
-                improv_cells.append(Cell(format_pct(improv)))
-                p_cells.append(Cell(format_p(p)))
+                improv, p, compared, mixed = _compare(block_specs, stats)
+                mixed_seen |= mixed
+                flag = MIXED if mixed else ""
+                improv_cells.append(Cell(format_pct(improv) + flag))
+                p_cells.append(Cell(format_p(p) + flag))
                 tidy.append({"block": block, "row": "Improv.%", "dataset": dataset, "metric": metric,
                              "value": improv, "compared": compared})
                 tidy.append({"block": block, "row": "p-value (Welch)", "dataset": dataset, "metric": metric,
@@ -82,12 +96,43 @@ def ranked_table(key: str, caption: str, summary: pd.DataFrame, specs: list[RowS
         mean_rows.append([Cell(t) for t in (*filler, "p-value")] + p_cells)
     data = pd.DataFrame(tidy, columns=["block", "row", "model", "matcher", "variant", "config_label", "dataset",
                                        "metric", "value", "std", "n_seeds", "mark", "compared"])
-    table = Table(key, caption, columns, mean_rows, data, list(notes))
+    data["capped"] = [capped_by_key.get((r.model, r.matcher, r.config_label), "") if r.row == "value" else ""
+                      for r in data.itertuples(index=False)] if len(data) else []
+    notes = list(notes)
+    if any(capped.values()):
+        shown = "; ".join(f"{' '.join(s.labels)}" for s, text in capped.items() if text)
+        caption += (f" Rows marked 'capped at N epochs' ran to the epoch cap instead of stopping early "
+                    f"(their numbers may not be converged): {shown}.")
+    if mixed_seen:
+        caption += f" {MIXED_NOTE}"
+        notes.append(MIXED_NOTE)
+    trial_ids = sorted({t for ids in summary["trial_ids"] for t in ids}) if "trial_ids" in summary else []
+    table = Table(key, caption, columns, mean_rows, data, notes, trial_ids)
     std_caption = (f"Companion to {key}: sample standard deviation over seeds (ddof=1) and, in brackets, "
                    f"the number of seeds behind each mean ('–' with one seed).")
     std_table = Table(f"{key}_std", std_caption, columns, std_rows,
-                      data[data["row"] == "value"].reset_index(drop=True), [])
+                      data[data["row"] == "value"].reset_index(drop=True), [], trial_ids)
     return table, std_table
+
+
+def _capped_rows(summary: pd.DataFrame, specs: list[RowSpec], datasets: list[str]) -> dict[RowSpec, str]:
+    """Per row: 'capped at N epochs' over its trials on the table's datasets, '' when none hit the cap."""
+    out = {}
+    for spec in specs:
+        own = summary[(summary["model"] == spec.model) & (summary["matcher"] == spec.matcher)
+                      & (summary["config_label"] == spec.config_label) & summary["dataset"].isin(datasets)]
+        own = own.drop_duplicates("dataset")
+        caps = [c for c in own["capped_at"] if c is not None and c == c] if "capped_at" in own else []
+        out[spec] = capped_text(int(own["n_capped"].sum()), int(own["n_trials"].sum()),
+                                int(max(caps))) if caps else ""
+    return out
+
+
+def _with_cap_label(spec: RowSpec, text: str) -> RowSpec:
+    if not text:
+        return spec
+    return RowSpec(spec.block, spec.model, spec.matcher, spec.config_label,
+                   (*spec.labels[:-1], f"{spec.labels[-1]} ({text})"), spec.role)
 
 
 def _std_text(stat) -> str:
@@ -98,15 +143,20 @@ def _std_text(stat) -> str:
 
 
 def _best(specs, stats, role):
-    pairs = [(s, r) for s, r in zip(specs, stats) if s.role == role and r is not None and not math.isnan(r.mean)]
+    pairs = [(s, r) for s, r in zip(specs, stats, strict=True)
+             if s.role == role and r is not None and not math.isnan(r.mean)]
     return max(pairs, key=lambda pair: pair[1].mean) if pairs else (None, None)
 
 
-def _compare(specs, stats) -> tuple[float, float, str]:
-    """Improv.% and Welch p of the best candidate row against the best reference row of one column."""
+def _compare(specs, stats) -> tuple[float, float, str, bool]:
+    """Improv.% and Welch p of the best candidate row against the best reference row of one column,
+    the rows compared, and whether exactly one of the two ran to its epoch cap."""
     cand_spec, cand = _best(specs, stats, "candidate")
     ref_spec, ref = _best(specs, stats, "reference")
     if cand is None or ref is None:
-        return math.nan, math.nan, ""
+        return math.nan, math.nan, "", False
+    mixed = bool(getattr(cand, "n_capped", 0)) != bool(getattr(ref, "n_capped", 0))
     compared = f"{' '.join(cand_spec.labels)} vs {' '.join(ref_spec.labels)}".strip()
-    return improvement_pct(cand.mean, ref.mean), welch_p_value(cand.values, ref.values), compared
+    if mixed:
+        compared += " (capped vs early-stopped)"
+    return improvement_pct(cand.mean, ref.mean), welch_p_value(cand.values, ref.values), compared, mixed

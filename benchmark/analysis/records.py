@@ -1,20 +1,27 @@
 """A grid's finished trials as one tidy DataFrame, read only through the results store.
 
-Every table and figure starts here. Trials are grouped by (model, dataset, matcher) and, inside
-such a group, by every config key whose value differs between trials except `seed` (plus the
-dataset version, so results on a re-prepared dataset never mix with older ones). Those differing
-keys become the trial's `config_label` ("beta=0.4, formulation=paper"), so no table cell or
-plotted point ever averages two configurations silently.
+Every table and figure starts here. A record becomes a row through the store's own `index_row`
+(the row `index.csv` shows), plus what the analysis adds: the full config, whether the trial
+stopped at its epoch cap, and the code version that produced it. Trials are grouped by (model,
+dataset, matcher) and, inside such a group, by every config key whose value differs between trials
+except `seed` (plus the dataset version, so results on a re-prepared dataset never mix with older
+ones). Those differing keys become the trial's `config_label` ("beta=0.4, formulation=paper"), so no
+table cell or plotted point ever averages two configurations silently.
 """
 from __future__ import annotations
 
 import json
 import math
+import sys
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+
+from benchmark.analysis.roles import model_label, variant_label
+from benchmark.paths import results_root
 
 if TYPE_CHECKING:
     from benchmark.store import ResultStore
@@ -23,110 +30,159 @@ METRICS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10", "recall@20", "ndcg@20")
 SEED_KEYS = ("seed",)  # the only config key averaged over
 SWEEP_KEY = "beta"  # Fig. 6 sweeps it; Table 2 keeps the model's default value
 IDENTITY = ("model", "dataset", "matcher")
-
-MATCHER_LABELS = {
-    "none": "Base", "godm": "DMRec-G", "cpdm": "DMRec-C", "mddm": "DMRec-M",
-    "wo_pmn": "w/o PMN", "add": "Add", "wo_mixing": "w/o Mixing",
-}
-DMREC_MATCHERS = ("godm", "cpdm", "mddm")
-ABLATION_MATCHERS = ("wo_pmn", "add", "wo_mixing")
-BASE_MODELS = ("multvae", "ldiffrec", "cvga")
-BASELINE_MODELS = ("lightgcn", "kar", "llmrec", "rlmrec_c", "rlmrec_g", "alpharec", "alpharec_star")
+PER_USER_NEEDS = ("n_train", "ndcg@20")  # the per-user columns Fig. 3 reads
 
 
 class NoResults(RuntimeError):
     """The grid has no finished trials; the message says how to produce some."""
 
 
-def results_root(root: Path | str | None = None) -> Path:
-    """`root` if given, else the store's default ($DMREC_RESULTS, else `<repo>/results`)."""
-    from benchmark.paths import results_root as store_default  # noqa: PLC0415
-
-    return Path(root).resolve() if root is not None else store_default()
+def root_or_default(root: Path | str | None = None) -> Path:
+    """`root` if given (the analysis' --results), else `benchmark.paths.results_root()`."""
+    return Path(root).resolve() if root is not None else results_root()
 
 
 def list_grids(root: Path | str | None = None) -> list[str]:
     """Grids that have a `trials/` folder under the results root."""
-    base = results_root(root)
+    base = root_or_default(root)
     if not base.is_dir():
         return []
     return sorted(p.name for p in base.iterdir() if (p / "trials").is_dir())
-
-
-def model_label(model: str) -> str:
-    from benchmark.models import REGISTRY  # noqa: PLC0415 (the registry imports no model code)
-
-    return REGISTRY[model].label if model in REGISTRY else model
-
-
-def variant_label(matcher: str) -> str:
-    return MATCHER_LABELS.get(matcher, matcher)
 
 
 def _value_key(value) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def commit_of(record: dict) -> str:
+    """The commit a record's trial ran at, with its dirty flag: 'commit 1b29e6c (clean)'.
+
+    Records older than `provenance` carry only `env.git_commit` and no dirty flag; they say so."""
+    provenance = record.get("provenance") if isinstance(record.get("provenance"), dict) else {}
+    commit = provenance.get("commit") or (record.get("env") or {}).get("git_commit")
+    dirty = provenance.get("dirty")
+    state = "dirty" if dirty else "clean" if dirty is False else "dirty flag not recorded"
+    return f"commit {str(commit)[:10] if commit else 'unknown'} ({state})"
+
+
+def code_hash_of(record: dict) -> str:
+    """The short hash of the code that determines the record's model ('not recorded' for old records).
+    It is per model: two models' trials of one commit have different hashes."""
+    provenance = record.get("provenance") if isinstance(record.get("provenance"), dict) else {}
+    return str(provenance["code_hash"])[:12] if provenance.get("code_hash") else "not recorded"
+
+
+def code_version(record: dict) -> str:
+    """The code behind a record, one line: commit, dirty flag and the short code hash."""
+    return f"{commit_of(record)}, code {code_hash_of(record)}"
+
+
+def epoch_cap(record: dict) -> int | None:
+    """The configured epoch cap when the trial ran up to it (it did not stop early), else None."""
+    cap, ran = (record.get("config") or {}).get("epochs"), record.get("epochs_run")
+    if isinstance(cap, (int, float)) and isinstance(ran, (int, float)) and ran >= cap:
+        return int(cap)
+    return None
+
+
 @dataclass
 class GridResults:
-    """The finished trials of one grid: `trials` (one row per trial) and the store for per-trial files."""
+    """The finished trials of one grid: `trials` (one row per trial) and the store for per-trial files.
+
+    `problems`: one line per stored file the analysis had to leave out (a corrupt per-user file, a
+    record without model/dataset/seed); the report lists them and the command exits 1."""
 
     grid: str
-    store: "ResultStore"
+    store: ResultStore
     trials: pd.DataFrame
     records: dict[str, dict] = field(repr=False, default_factory=dict)
+    problems: list[str] = field(default_factory=list)
     _per_user: dict[str, pd.DataFrame | None] = field(repr=False, default_factory=dict)
 
     def per_user(self, trial_id: str) -> pd.DataFrame | None:
-        """The trial's per-user test metrics, or None when the store has no per-user file for it."""
+        """The trial's per-user test metrics; None when the store has none or the file is unreadable
+        (then one line in `problems` and on stderr: that trial only is left out)."""
         if trial_id not in self._per_user:
+            frame = None
             try:
-                self._per_user[trial_id] = self.store.read_per_user(trial_id)
-            except KeyError:
-                self._per_user[trial_id] = None
+                frame = self.store.read_per_user(trial_id)
+                missing = [c for c in PER_USER_NEEDS if c not in frame.columns]
+                if missing:
+                    raise ValueError(f"no column(s) {', '.join(missing)}")
+            except KeyError:  # no per-user file: a record without one, not a damaged file
+                frame = None
+            except (OSError, EOFError, ValueError, zlib.error, UnicodeDecodeError) as error:
+                frame = None
+                line = (f"{self.store.per_user_path(trial_id)}: unreadable ({type(error).__name__}: "
+                        f"{str(error).splitlines()[0] if str(error) else 'no detail'}); trial {trial_id} left out "
+                        f"of the per-user figure")
+                self.problems.append(line)
+                print(f"warning: {line}", file=sys.stderr)
+            self._per_user[trial_id] = frame
         return self._per_user[trial_id]
 
     @property
     def datasets(self) -> list[str]:
         return sorted(self.trials["dataset"].unique())
 
+    def versions(self, trial_ids) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+        """Of the given trials: commit line -> count, and model -> code hash -> count."""
+        commits: dict[str, int] = {}
+        hashes: dict[str, dict[str, int]] = {}
+        for trial_id in trial_ids:
+            record = self.records[trial_id]
+            commit = commit_of(record)
+            commits[commit] = commits.get(commit, 0) + 1
+            per_model = hashes.setdefault(record["config"]["model"], {})
+            code = code_hash_of(record)
+            per_model[code] = per_model.get(code, 0) + 1
+        return commits, hashes
+
 
 def open_store(grid: str, root: Path | str | None = None):
-    from benchmark.store import ResultStore  # noqa: PLC0415
+    from benchmark.store import ResultStore
 
-    return ResultStore(grid, root=results_root(root))
+    return ResultStore(grid, root=root_or_default(root))
 
 
-def load_grid(grid: str, root: Path | str | None = None) -> GridResults:
+def load_grid_results(grid: str, root: Path | str | None = None) -> GridResults:
     """Read every finished record of `grid`; raises NoResults when there is none."""
     store = open_store(grid, root)
-    records = [r for r in store.records() if r.get("status", "finished") == "finished"]
+    records, problems = [], []
+    if store.trials_dir.is_dir():  # a record.json the store does not count as finished is damaged
+        stored = {d.name for d in store.trials_dir.iterdir() if store.record_path(d.name).is_file()}
+        problems += [f"{store.record_path(t)}: not a valid finished record (the warning above says why); left out"
+                     for t in sorted(stored - store.finished_ids())]
+    for record in store.records():
+        if record is None or record.get("status", "finished") != "finished":
+            continue
+        config = record.get("config")
+        missing = [k for k in ("model", "dataset", "seed") if not isinstance(config, dict) or k not in config]
+        if missing:
+            line = f"{store.record_path(record.get('trial_id', '?'))}: config has no {', '.join(missing)}; left out"
+            problems.append(line)
+            print(f"warning: {line}", file=sys.stderr)
+            continue
+        records.append(record)
     if not records:
-        where = results_root(root) / grid
+        where = root_or_default(root) / grid
         raise NoResults(f"no finished trials in {where}/; run python -m benchmark.run --grid {grid}")
-    rows = [_trial_row(record) for record in records]
-    trials = label_configs(pd.DataFrame(rows))
-    return GridResults(grid, store, trials, {r["trial_id"]: r for r in records})
+    trials = label_configs(pd.DataFrame([trial_row(record) for record in records]))
+    return GridResults(grid, store, trials, {r["trial_id"]: r for r in records}, problems)
 
 
-def _trial_row(record: dict) -> dict:
-    config = record.get("config") or {}
-    for key in ("model", "dataset", "seed"):
-        if key not in config:
-            raise ValueError(f"record {record.get('trial_id')}: config has no '{key}'")
-    test = (record.get("metrics") or {}).get("test") or {}
-    valid = (record.get("metrics") or {}).get("valid") or {}
-    timings = record.get("timings") or {}
-    row = {
-        "trial_id": record["trial_id"], "model": config["model"], "dataset": config["dataset"],
-        "matcher": config.get("matcher") or "none", "seed": config["seed"],
-        "formulation": config.get("formulation"), "beta": config.get(SWEEP_KEY),
-        "best_epoch": record.get("best_epoch"), "epochs_run": record.get("epochs_run"),
-        "total_s": timings.get("total_s"), "s_per_epoch": timings.get("s_per_epoch"),
-        "_config": {**config, "dataset_version": record.get("dataset_version")},
-    }
-    row.update({f"test_{m}": test.get(m, math.nan) for m in METRICS})
-    row.update({f"valid_{m}": valid.get(m, math.nan) for m in METRICS})
+def trial_row(record: dict) -> dict:
+    """The store's index row of `record` plus the full config, the epoch cap it hit and its code version."""
+    from benchmark.store import index_row
+
+    row = index_row({"grid": "", **record})
+    for split in ("test", "valid"):
+        for metric in METRICS:
+            row.setdefault(f"{split}_{metric}", math.nan)
+    row["matcher"] = row.get("matcher") or "none"
+    row["capped_at"] = epoch_cap(record)
+    row["code_version"] = code_version(record)
+    row["_config"] = {**record["config"], "dataset_version": record.get("dataset_version")}
     return row
 
 
@@ -157,7 +213,7 @@ def _short(value) -> str:
 
 def default_value(model: str, dataset: str, matcher: str, key: str):
     """The value `key` takes when a grid does not set it (benchmark.config.resolve), or raise LookupError."""
-    from benchmark.config import ConfigError, resolve  # noqa: PLC0415
+    from benchmark.config import ConfigError, resolve
 
     try:
         layer = {"matcher": matcher} if matcher != "none" else {}
@@ -195,8 +251,8 @@ def select_defaults(trials: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
                 else:
                     group = chosen
             except LookupError as error:
-                notes.append(f"{model_label(model)} {variant_label(matcher)} on {dataset}: several {SWEEP_KEY} values and "
-                             f"no resolvable default ({error}); each is shown as its own row")
+                notes.append(f"{model_label(model)} {variant_label(matcher)} on {dataset}: several {SWEEP_KEY} values "
+                             f"and no resolvable default ({error}); each is shown as its own row")
         kept.append(group)
     selected = pd.concat(kept) if kept else trials.iloc[:0]
     return label_configs(selected), notes

@@ -31,6 +31,7 @@ class Table:
     rows: list[list[Cell] | None]
     data: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    trial_ids: list[str] = field(default_factory=list)  # the trials behind its numbers (for provenance)
 
     def body_rows(self) -> list[list[Cell]]:
         return [row for row in self.rows if row is not RULE]
@@ -111,7 +112,7 @@ def to_html(table: Table) -> str:
         text = html.escape(c.text)
         return f"<b>{text}</b>" if c.mark == "bold" else f"<u>{text}</u>" if c.mark == "underline" else text
 
-    head = "".join(f"<th>{html.escape((g + ' ' + l).strip())}</th>" for g, l in table.columns)
+    head = "".join(f"<th>{html.escape((group + ' ' + label).strip())}</th>" for group, label in table.columns)
     body = "".join("<tr>" + "".join(f"<td>{cell(c)}</td>" for c in row) + "</tr>" for row in table.body_rows())
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 

@@ -1,4 +1,9 @@
-"""Run every table and figure for a grid and write results/report.md and a self-contained report.html."""
+"""Run every table and figure for a grid and write results/report.md and a self-contained report.html.
+
+Per grid the report opens with the results table (what the grid ran), then the code versions
+behind each table (with a warning where one table mixes them), one line per paper-shaped table or
+figure that was skipped and why, the stored files that had to be left out, the other tables, the
+figures and the environment."""
 from __future__ import annotations
 
 import base64
@@ -15,8 +20,10 @@ from benchmark.analysis.fig3_sparsity import fig3_sparsity
 from benchmark.analysis.fig4_posterior import fig4_posterior
 from benchmark.analysis.fig5_ablation import fig5_ablation
 from benchmark.analysis.fig6_beta import fig6_beta
-from benchmark.analysis.records import GridResults, environment_summary, load_grid
+from benchmark.analysis.records import GridResults, environment_summary, load_grid_results
 from benchmark.analysis.rendering import Table, to_html, to_markdown, write_table
+from benchmark.analysis.results_table import Reference, results_table
+from benchmark.analysis.roles import model_label, model_order
 from benchmark.analysis.table1 import table1
 from benchmark.analysis.table2 import table2
 from benchmark.analysis.table3 import table3
@@ -30,22 +37,35 @@ class GridReport:
     tables: list[Table] = field(default_factory=list)
     table_files: list[Path] = field(default_factory=list)
     figures: list[FigureResult] = field(default_factory=list)
-    remarks: list[str] = field(default_factory=list)  # skipped artefacts, comparison summaries
+    remarks: list[str] = field(default_factory=list)  # comparison summaries, failed figures
+    skipped: list[str] = field(default_factory=list)  # one line per paper artefact left out, and why
+
+    @property
+    def problems(self) -> list[str]:
+        """Stored files the analysis had to leave out (bad data: the command exits 1)."""
+        return self.results.problems
 
 
 def analyse_grid(grid: str, root: Path, tables_dir: Path, figures_dir: Path,
-                 sparsity_edges: list[int] | None = None) -> GridReport:
-    """Every table (md/tex/csv) and figure (png/pdf/csv) of one grid; raises NoResults on an empty grid.
+                 sparsity_edges: list[int] | None = None, reference: Reference | None = None) -> GridReport:
+    """Every table (md/tex/csv) and figure (png/pdf/csv) of one grid; raises NoResults on an empty grid
+    and BadReference when `reference` names no row of it (before anything is written).
     `sparsity_edges`: fixed upper edges of Fig. 3's first three groups instead of the quantile rule."""
-    results = load_grid(grid, root)
+    results = load_grid_results(grid, root)
     report = GridReport(results)
-    report.tables.append(table1(results))
+    report.tables.append(results_table(results, reference))
+    datasets = table1(results)
+    if datasets.body_rows():
+        report.tables.append(datasets)
+    else:  # no prepared copy of any dataset here (e.g. records copied from another machine)
+        report.skipped.append(f"Table 1: skipped. No dataset of the grid is prepared here "
+                              f"({'; '.join(datasets.notes)})")
     for key, build in (("table2", table2), ("table3", table3)):
-        built = build(results)
-        if built is None:
-            report.remarks.append(f"{key.replace('table', 'Table ')}: skipped, the grid has none of its models.")
+        try:
+            mean_table, std_table, summary = build(results)
+        except Skipped as skipped:
+            report.skipped.append(f"{key.replace('table', 'Table ')}: skipped. {skipped}")
             continue
-        mean_table, std_table, summary = built
         report.tables += [mean_table, std_table]
         comparison, line = paper.compare(summary, key)
         report.remarks.append(f"{key.replace('table', 'Table ')} vs paper: {line}")
@@ -58,9 +78,9 @@ def analyse_grid(grid: str, root: Path, tables_dir: Path, figures_dir: Path,
         try:
             report.figures.append(figure(results, figures_dir, grid, **options))
         except Skipped as skipped:
-            report.remarks.append(f"{figure.__name__}: skipped. {skipped}")
-        except Exception as error:  # one broken figure must not cost the reader the rest of the report
-            report.remarks.append(f"{figure.__name__}: FAILED ({type(error).__name__}: {error})")
+            report.skipped.append(f"{figure.__name__}: skipped. {skipped}")
+        except Exception as error:  # noqa: BLE001 (one broken figure must not cost the reader the rest of the report)
+            report.results.problems.append(f"{figure.__name__}: FAILED ({type(error).__name__}: {error})")
             traceback.print_exc()
     return report
 
@@ -83,6 +103,48 @@ def _counts_line(results: GridResults) -> str:
             f"seeds per configuration: {spread} (per-cell counts are in each table's std companion).")
 
 
+def version_lines(report: GridReport) -> list[str]:
+    """Per table: the commits and per-model code hashes of the trials behind it, and a warning where
+    one table mixes code versions (several commits, or one model's trials from different code).
+    A code hash covers one model's code, so different models have different hashes by design."""
+    lines = []
+    for table in report.tables:
+        if not table.trial_ids or table.key.endswith("_std"):
+            continue
+        commits, hashes = report.results.versions(table.trial_ids)
+        hashes = {m: hashes[m] for m in model_order(hashes)}
+        per_model = "; ".join(f"{model_label(m)} " + ", ".join(f"{h} ({n})" if len(codes) > 1 else h
+                                                              for h, n in codes.items())
+                              for m, codes in hashes.items())
+        listed = ", ".join(f"{c} ({n} trial(s))" if len(commits) > 1 else c for c, n in commits.items())
+        lines.append(f"{table.key}: {listed}; code hash per model: {per_model}")
+        mixed = [f"{len(commits)} commits"] if len(commits) > 1 else []
+        mixed += [f"{model_label(m)} from {len(codes)} code versions" for m, codes in hashes.items() if len(codes) > 1]
+        if mixed:
+            lines.append(f"WARNING: {table.key} mixes code versions ({'; '.join(mixed)}); its rows may not be "
+                         f"comparable (python -m benchmark.run --grid {report.results.grid} --rerun-stale reruns "
+                         f"the trials today's code would not reproduce)")
+    return lines
+
+
+def _section(title: str, lines: list[str]) -> tuple[list[str], list[str]]:
+    """(markdown, html) of a titled bullet list; nothing when `lines` is empty."""
+    if not lines:
+        return [], []
+    return ([f"### {title}", "", *[f"- {line}" for line in lines], ""],
+            [f"<h3>{html.escape(title)}</h3><ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+             + "</ul>"])
+
+
+def _table_blocks(table: Table) -> tuple[list[str], list[str]]:
+    md = [f"**{table.key}**: {table.caption}", "", to_markdown(table), ""]
+    md += [f"- {note}" for note in table.notes] + ([""] if table.notes else [])
+    body = [f"<p><b>{html.escape(table.key)}</b>: {html.escape(table.caption)}</p>", to_html(table)]
+    if table.notes:
+        body += ["<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in table.notes) + "</ul>"]
+    return md, body
+
+
 def write_reports(reports: list[GridReport], report_dir: Path) -> tuple[Path, Path]:
     report_dir.mkdir(parents=True, exist_ok=True)
     md_path, html_path = report_dir / "report.md", report_dir / "report.html"
@@ -90,34 +152,43 @@ def write_reports(reports: list[GridReport], report_dir: Path) -> tuple[Path, Pa
     body: list[str] = ["<h1>dmrec-bench report</h1>"]
     for report in reports:
         results = report.results
-        md += [f"## Grid `{results.grid}`", "", _counts_line(results), "", "### Environment", "",
-               *_environment_lines(results), ""]
-        body += [f"<h2>Grid <code>{html.escape(results.grid)}</code></h2>", f"<p>{html.escape(_counts_line(results))}</p>",
-                 "<h3>Environment</h3><ul>" + "".join(f"<li>{html.escape(line[2:])}</li>"
-                                                       for line in _environment_lines(results)) + "</ul>"]
-        if report.remarks:
-            md += ["### Notes", "", *[f"- {remark}" for remark in report.remarks], ""]
-            body += ["<h3>Notes</h3><ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in report.remarks) + "</ul>"]
-        md += ["### Tables", ""]
-        body += ["<h3>Tables</h3>"]
-        for table in report.tables:
-            md += [f"**{table.key}**: {table.caption}", "", to_markdown(table), ""]
-            md += [f"- {note}" for note in table.notes] + ([""] if table.notes else [])
-            body += [f"<p><b>{html.escape(table.key)}</b>: {html.escape(table.caption)}</p>", to_html(table)]
-            if table.notes:
-                body += ["<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in table.notes) + "</ul>"]
-        md += ["### Figures", ""]
-        body += ["<h3>Figures</h3>"]
+        md += [f"## Grid `{results.grid}`", "", _counts_line(results), ""]
+        body += [f"<h2>Grid <code>{html.escape(results.grid)}</code></h2>",
+                 f"<p>{html.escape(_counts_line(results))}</p>"]
+        first, others = report.tables[0], report.tables[1:]
+        md += ["### Results", ""]
+        body += ["<h3>Results</h3>"]
+        table_md, table_html = _table_blocks(first)
+        md += table_md
+        body += table_html
+        for title, lines in (("Code versions", version_lines(report)), ("Skipped", report.skipped),
+                             ("Left out (bad data)", report.problems), ("Notes", report.remarks)):
+            section_md, section_html = _section(title, lines)
+            md += section_md
+            body += section_html
+        if others:
+            md += ["### Tables", ""]
+            body += ["<h3>Tables</h3>"]
+        for table in others:
+            table_md, table_html = _table_blocks(table)
+            md += table_md
+            body += table_html
+        if report.figures:
+            md += ["### Figures", ""]
+            body += ["<h3>Figures</h3>"]
         for figure in report.figures:
             png = next(p for p in figure.paths if p.suffix == ".png")
             relative = Path(os.path.relpath(png, report_dir)).as_posix()
             md += [f"![{figure.key}]({relative})", "", f"*{figure.caption}*", ""]
-            md += [f"- missing/note: {note}" for note in figure.notes] + ([""] if figure.notes else [])
+            md += [f"- note: {note}" for note in figure.notes] + ([""] if figure.notes else [])
             encoded = base64.b64encode(png.read_bytes()).decode("ascii")
             body += [f'<figure><img alt="{figure.key}" style="max-width:100%" src="data:image/png;base64,{encoded}">'
                      f"<figcaption>{html.escape(figure.caption)}</figcaption></figure>"]
             if figure.notes:
                 body += ["<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in figure.notes) + "</ul>"]
+        section_md, section_html = _section("Environment", [line[2:] for line in _environment_lines(results)])
+        md += section_md
+        body += section_html
     md_path.write_text("\n".join(md) + "\n")
     style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
              "table{border-collapse:collapse;font-size:12px;margin:0.5em 0 1.5em}"

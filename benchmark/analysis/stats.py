@@ -30,7 +30,7 @@ def welch_p_value(a, b) -> float:
 
     NaN when either side has fewer than two values, or when both sides have zero variance
     (the statistic is then undefined)."""
-    from scipy import stats  # noqa: PLC0415
+    from scipy import stats
 
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.size < 2 or b.size < 2:

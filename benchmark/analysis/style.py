@@ -1,5 +1,5 @@
-"""One look for every figure: a fixed colour per model and DMRec variant, paper-column sizes, and
-saving to PNG (200 dpi) + PDF. Red is kept for the best-test-point markers of Fig. 2."""
+"""One look for every figure: the registries' colour per model and DMRec variant, paper-column sizes,
+and saving to PNG (200 dpi) + PDF. Red is kept for the best-test-point markers of Fig. 2."""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -8,31 +8,26 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
+
+from benchmark.analysis import roles
 
 COLUMN_WIDTH = 3.3  # inches, one column of a two-column paper
 TEXT_WIDTH = 7.0  # inches, both columns
 DPI = 200
 BEST_POINT = "#d62728"
 
-VARIANT_COLOURS = {
-    "Base": "#595959", "DMRec-G": "#1f77b4", "DMRec-C": "#2ca02c", "DMRec-M": "#ff7f0e",
-    "w/o PMN": "#8c564b", "Add": "#e377c2", "w/o Mixing": "#17becf",
-}
-MODEL_COLOURS = {
-    "multvae": "#595959", "ldiffrec": "#7f7f7f", "cvga": "#a0a0a0", "lightgcn": "#bcbd22",
-    "kar": "#9467bd", "llmrec": "#8c564b", "rlmrec_c": "#17becf", "rlmrec_g": "#1f77b4",
-    "alpharec": "#2ca02c", "alpharec_star": "#e377c2",
-}
 METRIC_COLOURS = {"recall@20": "#4c72b0", "ndcg@20": "#dd8452"}
 
 
 def variant_colour(label: str) -> str:
-    return VARIANT_COLOURS.get(label, "#333333")
+    """A DMRec variant's colour, from the matcher registry (dmrec/matchers.py)."""
+    return roles.variant_colour(label)
 
 
 def model_colour(model: str) -> str:
-    return MODEL_COLOURS.get(model, "#333333")
+    """A model's colour, from the model registry (benchmark/models.py)."""
+    return roles.model_colour(model)
 
 
 RC = {

@@ -1,38 +1,43 @@
-"""Table 2: DMRec-G/C/M against their base generative model, per base model x dataset block."""
+"""Table 2: DMRec-G/C/M against their base generative model, one block per base model.
+
+A block appears only for a model whose plain base and at least one DMRec variant were both run on a
+dataset; the bases are the registry's `generative_base` models (plus any other model the grid ran
+with a DMRec matcher), the variants the matcher registry's `variant` kind."""
 from __future__ import annotations
 
 import pandas as pd
 
+from benchmark.analysis.artefacts import Skipped
 from benchmark.analysis.ranked import RowSpec, ranked_table
-from benchmark.analysis.records import (BASE_MODELS, DMREC_MATCHERS, GridResults, model_label, select_defaults,
-                                        variant_label)
+from benchmark.analysis.records import GridResults, select_defaults
 from benchmark.analysis.rendering import Table
+from benchmark.analysis.roles import base_models, dmrec_matchers, matcher_order, model_label, model_order, variant_label
 from benchmark.analysis.summary import summarise
 
 METRICS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20")
-MATCHERS = ("none", *DMREC_MATCHERS)
 
 
-def table2(results: GridResults) -> tuple[Table, Table, pd.DataFrame] | None:
-    """(means table, std table, per-cell summary) or None when the grid has no DMRec trial."""
-    trials = results.trials[results.trials["matcher"].isin(MATCHERS)]
-    models = [m for m in dict.fromkeys([*BASE_MODELS, *sorted(trials["model"].unique())])
-              if (trials["model"] == m).any() and trials.loc[trials["model"] == m, "matcher"].isin(DMREC_MATCHERS).any()]
-    trials = trials[trials["model"].isin(models)]
-    if trials.empty:
-        return None
+def table2(results: GridResults) -> tuple[Table, Table, pd.DataFrame]:
+    """(means table, std table, per-cell summary); raises Skipped (one line why) when no block has its inputs."""
+    variants = dmrec_matchers()
+    trials = results.trials[results.trials["matcher"].isin(("none", *variants))]
+    pairs = set()  # (model, dataset) with both the plain base and a DMRec variant
+    for (model, dataset), own in trials.groupby(["model", "dataset"]):
+        if (own["matcher"] == "none").any() and own["matcher"].isin(variants).any():
+            pairs.add((model, dataset))
+    if not pairs:
+        raise Skipped("Table 2 needs a generative base and a DMRec variant of it (godm/cpdm/mddm) on one dataset")
+    trials = trials[[(m, d) in pairs for m, d in zip(trials["model"], trials["dataset"], strict=False)]]
     trials, notes = select_defaults(trials)
     summary = summarise(trials, METRICS)
     datasets = sorted(trials["dataset"].unique())
+    models = model_order([*[m for m in base_models() if (trials["model"] == m).any()], *trials["model"].unique()])
     specs = []
     for model in models:
-        for matcher in MATCHERS:
-            own = trials[(trials["model"] == model) & (trials["matcher"] == matcher)]
-            present = set(own["dataset"])
-            missing = [d for d in datasets if d not in present]
-            if missing:
-                notes.append(f"{model_label(model)} {variant_label(matcher)} missing for {', '.join(missing)}")
-            for label in sorted(own["config_label"].unique()) or [""]:
+        own_model = trials[trials["model"] == model]
+        for matcher in matcher_order(own_model["matcher"].unique()):
+            own = own_model[own_model["matcher"] == matcher]
+            for label in sorted(own["config_label"].unique()):
                 shown = variant_label(matcher) + (f" [{label}]" if label else "")
                 role = "reference" if matcher == "none" else "candidate"
                 specs.append(RowSpec(model, model, matcher, label, (model_label(model), shown), role))

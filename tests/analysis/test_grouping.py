@@ -1,9 +1,10 @@
 """Sparsity groups on hand-made users, and the config-grouping rules that keep table cells honest."""
+import json
+
 import numpy as np
-import pytest
 
 from benchmark.analysis.fig3_sparsity import assign_groups, group_edges, group_ranges
-from benchmark.analysis.records import default_value, load_grid, select_defaults
+from benchmark.analysis.records import default_value, load_grid_results, select_defaults
 from tests.analysis.synthetic import make_record, write_trial
 
 
@@ -36,7 +37,7 @@ def test_labels_name_only_the_keys_that_differ_besides_seed(tmp_path):
     common = {"model": "multvae", "dataset": "tiny", "matcher": "mddm", "learning_rate": 0.001}
     _write(tmp_path, "g", [({**common, "seed": s, "formulation": f}, 0.1)
                            for s in (1, 2) for f in ("paper", "released")])
-    trials = load_grid("g", tmp_path).trials
+    trials = load_grid_results("g", tmp_path).trials
     assert sorted(trials["config_label"]) == ["formulation=paper"] * 2 + ["formulation=released"] * 2
 
 
@@ -44,7 +45,8 @@ def test_dataset_version_change_splits_a_group(tmp_path):
     config = {"model": "kar", "dataset": "tiny", "seed": 1}
     write_trial(tmp_path, "g", make_record(config, 0.1, dataset_version="v1"))
     write_trial(tmp_path, "g", {**make_record({**config, "seed": 2}, 0.1, dataset_version="v2")})
-    assert sorted(load_grid("g", tmp_path).trials["config_label"]) == ["dataset_version=v1", "dataset_version=v2"]
+    labels = sorted(load_grid_results("g", tmp_path).trials["config_label"])
+    assert labels == ["dataset_version=v1", "dataset_version=v2"]
 
 
 def test_table2_keeps_the_default_beta_of_a_sweep(tmp_path):
@@ -52,7 +54,7 @@ def test_table2_keeps_the_default_beta_of_a_sweep(tmp_path):
     other = 0.7 if default != 0.7 else 0.3
     common = {"model": "multvae", "dataset": "tiny", "matcher": "mddm"}
     _write(tmp_path, "g", [({**common, "seed": s, "beta": b}, 0.1) for s in (1, 2) for b in (default, other)])
-    kept, notes = select_defaults(load_grid("g", tmp_path).trials)
+    kept, notes = select_defaults(load_grid_results("g", tmp_path).trials)
     assert len(kept) == 2 and notes == []
     assert [c["beta"] for c in kept["_config"]] == [default, default]
     assert set(kept["config_label"]) == {""}
@@ -61,13 +63,19 @@ def test_table2_keeps_the_default_beta_of_a_sweep(tmp_path):
 def test_unresolvable_default_keeps_every_config_as_its_own_row(tmp_path):
     common = {"model": "not-registered", "dataset": "tiny", "matcher": "mddm"}
     _write(tmp_path, "g", [({**common, "seed": 1, "beta": b}, 0.1) for b in (0.2, 0.8)])
-    kept, notes = select_defaults(load_grid("g", tmp_path).trials)
+    kept, notes = select_defaults(load_grid_results("g", tmp_path).trials)
     assert sorted(kept["config_label"]) == ["beta=0.2", "beta=0.8"]
     assert len(notes) == 1 and "each is shown as its own row" in notes[0]
 
 
-def test_bad_record_names_the_problem(tmp_path):
-    write_trial(tmp_path, "g", {**make_record({"model": "kar", "dataset": "tiny", "seed": 1}, 0.1),
-                                "config": {"model": "kar", "seed": 1}})
-    with pytest.raises(ValueError, match="config has no 'dataset'"):
-        load_grid("g", tmp_path)
+def test_an_invalid_record_is_left_out_with_a_note(tmp_path, capsys):
+    good = write_trial(tmp_path, "g", make_record({"model": "kar", "dataset": "tiny", "seed": 1}, 0.1))
+    bad = write_trial(tmp_path, "g", make_record({"model": "kar", "dataset": "tiny", "seed": 2}, 0.1))
+    path = tmp_path / "g" / "trials" / bad / "record.json"
+    record = json.loads(path.read_text())
+    del record["config"]["dataset"]  # damaged on disk after it was stored
+    path.write_text(json.dumps(record))
+    results = load_grid_results("g", tmp_path)
+    assert list(results.trials["trial_id"]) == [good]
+    assert str(path) in capsys.readouterr().err  # the store's one line says why
+    assert results.problems == [f"{path}: not a valid finished record (the warning above says why); left out"]

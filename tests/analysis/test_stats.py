@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from benchmark.analysis.stats import (format_p, improvement_pct, rank_marks, seed_mean_std, welch_p_value)
+from benchmark.analysis.stats import format_p, improvement_pct, rank_marks, seed_mean_std, welch_p_value
 
 
 def test_seed_mean_and_sample_std_are_exact():

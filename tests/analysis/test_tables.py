@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from benchmark.analysis.paper import compare, published
-from benchmark.analysis.records import load_grid
+from benchmark.analysis.records import load_grid_results
 from benchmark.analysis.rendering import to_latex, to_markdown
 from benchmark.analysis.table2 import table2
 from benchmark.analysis.table3 import table3
@@ -23,10 +23,10 @@ RECALL20 = {  # per-seed test Recall@20 of Mult-VAE on one dataset
 @pytest.fixture
 def grid(tmp_path):
     for matcher, values in RECALL20.items():
-        for seed, value in zip((1, 2, 3), values):
+        for seed, value in zip((1, 2, 3), values, strict=False):
             config = {"model": "multvae", "dataset": "yelp", "matcher": matcher, "seed": seed}
             write_trial(tmp_path, "t2", make_record(config, value, metrics={"recall@20": value}))
-    return load_grid("t2", tmp_path)
+    return load_grid_results("t2", tmp_path)
 
 
 def _cell(table, row, variant, metric="recall@20"):
@@ -61,12 +61,13 @@ def test_table2_marks_best_bold_and_tied_seconds_underlined(grid):
     assert "+20.00\\%" in latex
 
 
-def test_table2_notes_missing_variants_and_single_seed_p(tmp_path):
+def test_table2_shows_only_the_variants_that_ran_and_single_seed_p(tmp_path):
     for matcher in ("none", "mddm"):
         config = {"model": "cvga", "dataset": "steam", "matcher": matcher, "seed": 1}
         write_trial(tmp_path, "g", make_record(config, 0.15))
-    means, _, _ = table2(load_grid("g", tmp_path))
-    assert "CVGA DMRec-C missing for steam" in means.notes
+    means, _, _ = table2(load_grid_results("g", tmp_path))
+    assert [row[1].text for row in means.body_rows()] == ["Base", "DMRec-M", "Improv.%", "p-value"]
+    assert not any("missing" in note for note in means.notes)
     assert math.isnan(_cell(means, "p-value (Welch)", None)["value"])
     assert "| | p-value | – | – | – | – |" in to_markdown(means).replace("|  |", "| |")
 
@@ -86,7 +87,7 @@ def test_no_paper_dataset_is_said_plainly(tmp_path):
     for matcher in ("none", "mddm"):
         write_trial(tmp_path, "g", make_record({"model": "multvae", "dataset": "ml-100k-text", "matcher": matcher,
                                                 "seed": 1}, 0.2))
-    _, _, summary = table2(load_grid("g", tmp_path))
+    _, _, summary = table2(load_grid_results("g", tmp_path))
     table, line = compare(summary, "table2")
     assert table is None and "The paper publishes no numbers for ml-100k-text" in line
 
@@ -101,11 +102,13 @@ def test_published_numbers_cover_tables_2_and_3():
 def test_table3_improvement_is_dmrec_m_over_the_strongest_baseline(tmp_path):
     values = {("kar", "none"): [0.14, 0.15], ("rlmrec_c", "none"): [0.15, 0.16], ("multvae", "mddm"): [0.16, 0.17]}
     for (model, matcher), per_seed in values.items():
-        for seed, value in zip((1, 2), per_seed):
-            config = {"model": model, "dataset": "steam", "seed": seed, **({"matcher": matcher} if matcher != "none" else {})}
+        for seed, value in zip((1, 2), per_seed, strict=False):
+            config = {"model": model, "dataset": "steam", "seed": seed,
+                      **({"matcher": matcher} if matcher != "none" else {})}
             write_trial(tmp_path, "g", make_record(config, value, metrics={"recall@20": value, "ndcg@20": value / 2}))
-    means, _, _ = table3(load_grid("g", tmp_path))
+    means, _, _ = table3(load_grid_results("g", tmp_path))
     assert _cell(means, "Improv.%", None)["value"] == pytest.approx(100 * (0.165 - 0.155) / 0.155)
     assert _cell(means, "Improv.%", None)["compared"] == "DMRec-M (Mult-VAE) vs RLMRec-C"
     assert _cell(means, "value", "RLMRec-C")["mark"] == "underline"
-    assert any("LLMRec (semantic-proxy augmentation) missing" in n for n in means.notes)
+    assert [row[0].text for row in means.body_rows()][:3] == ["KAR", "RLMRec-C", "DMRec-M (Mult-VAE)"]
+    assert not any("missing" in n for n in means.notes)
