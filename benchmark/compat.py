@@ -50,6 +50,17 @@ def _dok_update(self, mapping) -> None:
     dict.update(self._dict, mapping)
 
 
+RECBOLE_INSTALL = "pip install --no-deps recbole==1.2.1"  # without its stale pins (see pyproject.toml)
+
+
+def require_recbole() -> None:
+    """Raise CompatError naming the install command when RecBole is missing (before any trial starts)."""
+    import importlib.util
+
+    if importlib.util.find_spec("recbole") is None:
+        raise CompatError(f"RecBole is not installed; install it with `{RECBOLE_INSTALL}`")
+
+
 def install() -> None:
     global _INSTALLED
     if _INSTALLED:

@@ -6,36 +6,83 @@ import time
 import traceback
 from pathlib import Path
 
-from benchmark.store import RecordExists, ResultStore
+from benchmark.store import InvalidRecord, RecordExists, ResultStore, StoreUnwritable
+
+REPLACE_STALE = "stale"  # `force` value: replace a finished record only when other code made it
 
 
-def execute_trial(trial_id: str, grid: str, config: dict, dataset_version: str, results_root: str | None = None,
-                  threads: int | None = None, force: bool = False) -> dict:
-    """Train `config`, write a finished or a failed record into the store, and never raise for a
-    failing trial (NaN loss, out of memory, bad config, missing text), so a grid goes on.
-    Returns {"trial_id", "status": "finished"|"failed"|"exists", "seconds", "error"?, "recall@20"?}."""
+def _keep_stored(store: ResultStore, trial_id: str, force: bool | str) -> bool:
+    """Whether a finished record already stored for this trial stands (checked under the claim)."""
+    if force is True:
+        return False
+    try:
+        record = store.read_record(trial_id)
+    except KeyError:
+        return False
+    if force == REPLACE_STALE:
+        from benchmark.provenance import is_stale
+
+        return not is_stale(record)
+    return True
+
+
+def run_and_store(trial_id: str, grid: str, config: dict, dataset_version: str, results_root: str | None = None,
+                  threads: int | None = None, force: bool | str = False) -> dict:
+    """Claim the trial, train it, and store a finished or a failed record; never raises for a
+    failing trial (NaN loss, out of memory, bad config, missing text, a full disk), so a grid goes on.
+
+    `force`: False keeps a stored finished record, True replaces it, "stale" replaces it only when
+    it was made by other code (`benchmark.provenance`); a replaced record stays until the rerun
+    finishes. A trial that another live runner holds is left to it.
+    Returns {"trial_id", "status": "finished"|"failed"|"exists"|"claimed", "seconds", "error"?,
+    "recall@20"?}. Raises `StoreUnwritable` only when not even the failure can be written."""
+    started = time.perf_counter()
+    store = ResultStore(grid, Path(results_root) if results_root else None)
+    try:
+        claim = store.claim(trial_id)
+    except OSError as error:
+        raise StoreUnwritable(f"{store.claims_dir}: cannot write a claim ({error.strerror or error})") from None
+    if claim is None:
+        return {"trial_id": trial_id, "status": "claimed", "seconds": 0.0}
+    with claim:
+        if _keep_stored(store, trial_id, force):  # another runner finished it meanwhile
+            return {"trial_id": trial_id, "status": "exists", "seconds": time.perf_counter() - started}
+        return _train_and_store(store, trial_id, config, dataset_version, threads, force, started)
+
+
+def _train_and_store(store: ResultStore, trial_id: str, config: dict, dataset_version: str, threads: int | None,
+                     force: bool | str, started: float) -> dict:
     import torch
 
-    from benchmark.data.prepared import read_meta
-    from benchmark.trial import run_trial
+    from benchmark.grid import current_dataset_version
+    from benchmark.trial import train_and_evaluate
 
     if threads:
         torch.set_num_threads(int(threads))
-    store = ResultStore(grid, Path(results_root) if results_root else None)
-    started = time.perf_counter()
     try:
-        current = read_meta(config["dataset"]).get("version")
+        current = current_dataset_version(config["dataset"])
         if current != dataset_version:
             raise RuntimeError(f"dataset '{config['dataset']}' changed since the grid was expanded "
                                f"(version {dataset_version} -> {current}); run the grid again")
-        record = run_trial(dict(config), verbose=bool(os.environ.get("DMREC_VERBOSE")))
+        record = train_and_evaluate(dict(config), verbose=bool(os.environ.get("DMREC_VERBOSE")))
     except Exception as error:  # noqa: BLE001 (every kind of trial failure is recorded, then the grid goes on)
-        store.write_failed(trial_id, config, error, traceback.format_exc())
-        return {"trial_id": trial_id, "status": "failed", "seconds": time.perf_counter() - started,
-                "error": f"{type(error).__name__}: {error}"}
+        return _failed(store, trial_id, config, f"{type(error).__name__}: {error}", started)
     try:
-        store.write_finished(trial_id, record, force=force)
-    except RecordExists:  # another run of the same grid stored it first; keep that one
+        store.write_finished(trial_id, record, force=bool(force))
+    except RecordExists:  # only without force, which the claim rules out; keep the stored one
         return {"trial_id": trial_id, "status": "exists", "seconds": time.perf_counter() - started}
+    except InvalidRecord as error:  # e.g. NaN metrics: never a finished record
+        return _failed(store, trial_id, config, str(error), started)
+    except OSError as error:  # ENOSPC, EROFS, ...: the trained result is lost, the failure may still be kept
+        return _failed(store, trial_id, config, f"storing the result failed: {error}", started)
     return {"trial_id": trial_id, "status": "finished", "seconds": time.perf_counter() - started,
             "recall@20": record["metrics"]["test"].get("recall@20")}
+
+
+def _failed(store: ResultStore, trial_id: str, config: dict, error: str, started: float) -> dict:
+    try:
+        store.write_failed(trial_id, config, error, traceback.format_exc())
+    except OSError as unwritable:
+        raise StoreUnwritable(f"{store.folder}: cannot store trial {trial_id} nor its failure "
+                              f"({unwritable.strerror or unwritable}); the grid stops here") from None
+    return {"trial_id": trial_id, "status": "failed", "seconds": time.perf_counter() - started, "error": error}

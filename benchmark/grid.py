@@ -13,30 +13,72 @@
 
 A trial's config is `benchmark.config.resolve(model, dataset, params, {matcher}, sweep point,
 {seed}, command-line --set)`; its id is the hash of that full config plus the dataset's content
-version, so the same trial always has the same id and any change of value gives a new one.
+version, so the same trial always has the same id and any change of value gives a new one. A dataset
+that is not prepared has no version yet: `expand(..., allow_unprepared=True)` (the dry run) lists its
+trials without an id.
+
+Grid files are data from anywhere: YAML aliases are refused (a 500-byte alias bomb expands to GBs),
+and the file size, the seed count and the expanded trial count are bounded before expansion.
 """
 from __future__ import annotations
 
+import difflib
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from benchmark.config import ConfigError, known_keys, model_defaults, resolve
-from benchmark.data.prepared import DataError, read_meta
+from benchmark.config import AXES, COMMAND_LINE, ConfigError, Layer, known_keys, model_defaults, resolve
+from benchmark.data.errors import DataError
+from benchmark.data.layout import list_prepared, verified_version
 from benchmark.models import REGISTRY, get_spec
 
 GRIDS_DIR = Path(__file__).with_name("grids")
 GRID_KEYS = {"description", "blocks"}
 BLOCK_KEYS = {"name", "datasets", "models", "matchers", "seeds", "params", "sweep"}
 NO_MATCHER = "none"  # what a model without a matcher axis counts as when filtering by matcher
+MAX_GRID_BYTES = 1 * 2**20  # a grid is a page of yaml
+MAX_SEEDS = 1000
+MAX_SEED = 2**32 - 1  # numpy's seed range
+MAX_TRIALS = 100_000
 
 
 class GridError(ValueError):
     """A malformed grid yaml or a command-line narrowing that selects nothing; the message names where."""
+
+
+def did_you_mean(name: str, known) -> str:
+    """' (did you mean X?)' for the closest known name, else ' (known: a, b, ...)'."""
+    known = sorted(known)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(known)})"
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors and aliases: a grid never needs them, and they make bombs."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.constructor.ConstructorError(None, None, "YAML anchors and aliases are not allowed in a grid",
+                                                    event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def known_datasets() -> set[str]:
+    """Names a grid may use: every dataset builder and every prepared dataset."""
+    from benchmark.data.registry import BUILDERS
+
+    return set(BUILDERS) | set(list_prepared())
+
+
+def current_dataset_version(dataset: str) -> str:
+    """meta.json's version of a prepared dataset, after re-hashing its files (DataError otherwise)."""
+    return verified_version(dataset)
 
 
 def trial_id_of(config: dict, dataset_version: str) -> str:
@@ -49,11 +91,15 @@ def trial_id_of(config: dict, dataset_version: str) -> str:
 class Trial:
     """One point of a grid. The config is kept as JSON text, so a trial cannot be changed after expansion."""
 
-    trial_id: str
+    trial_id: str | None  # None while its dataset is not prepared (an id needs the data's version)
     grid: str
     config_json: str
-    dataset_version: str
+    dataset_version: str | None
     block: str = ""
+
+    @property
+    def prepared(self) -> bool:
+        return self.trial_id is not None
 
     @property
     def config(self) -> dict:
@@ -125,8 +171,8 @@ def grid_path(name: str) -> Path:
         return candidate.resolve()
     path = GRIDS_DIR / f"{name}.yaml"
     if not path.is_file():
-        available = ", ".join(sorted(p.stem for p in GRIDS_DIR.glob("*.yaml")))
-        raise GridError(f"{path}: no grid named '{name}' (available: {available})")
+        raise GridError(f"{path}: no grid named '{name}'"
+                        + did_you_mean(name, [p.stem for p in GRIDS_DIR.glob("*.yaml")]))
     return path
 
 
@@ -134,10 +180,12 @@ def _seeds(value, where: str) -> tuple[int, ...]:
     if isinstance(value, bool) or value is None:
         raise GridError(f"{where}: seeds must be a count or a list of ints, got {value!r}")
     if isinstance(value, int):
-        if value < 1:
-            raise GridError(f"{where}: seeds must be at least 1, got {value}")
+        if not 1 <= value <= MAX_SEEDS:
+            raise GridError(f"{where}: seeds must be a count from 1 to {MAX_SEEDS}, got {value}")
         return tuple(range(value))
     if isinstance(value, list) and value and all(isinstance(s, int) and not isinstance(s, bool) for s in value):
+        if len(value) > MAX_SEEDS or not all(0 <= s <= MAX_SEED for s in value):
+            raise GridError(f"{where}: at most {MAX_SEEDS} seeds, each in 0..{MAX_SEED}")
         return tuple(dict.fromkeys(value))
     raise GridError(f"{where}: seeds must be a count or a non-empty list of ints, got {value!r}")
 
@@ -162,7 +210,7 @@ def _block(raw, where: str) -> Block:
     models = _names(raw["models"], "models", where)
     for model in models:
         if model not in REGISTRY:
-            raise GridError(f"{where}: unknown model '{model}' (registered: {', '.join(sorted(REGISTRY))})")
+            raise GridError(f"{where}: unknown model '{model}'" + did_you_mean(model, REGISTRY))
     params, sweep = raw.get("params") or {}, raw.get("sweep") or {}
     if not isinstance(params, dict):
         raise GridError(f"{where}: 'params' must be a mapping")
@@ -182,9 +230,20 @@ def load_grid(name: str) -> Grid:
     """Read and check `benchmark/grids/<name>.yaml` (or a path to a yaml file)."""
     path = grid_path(name)
     try:
-        content = yaml.safe_load(path.read_text())
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_GRID_BYTES + 1)
+    except OSError as error:
+        raise GridError(f"{path}: cannot read the grid ({error.strerror or error})") from None
+    if len(raw) > MAX_GRID_BYTES:
+        raise GridError(f"{path}: larger than {MAX_GRID_BYTES // 2**20} MB; a grid is a short yaml file")
+    try:
+        content = yaml.load(raw.decode("utf-8"), Loader=_NoAliasLoader)  # a SafeLoader
+    except UnicodeDecodeError as error:
+        raise GridError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     except yaml.YAMLError as error:
-        raise GridError(f"{path}: not valid yaml ({error})") from None
+        raise GridError(f"{path}: not valid yaml ({' '.join(str(error).split())})") from None
+    except RecursionError:
+        raise GridError(f"{path}: not valid yaml (nested too deeply)") from None
     if not isinstance(content, dict):
         raise GridError(f"{path}: expected a mapping at the top level")
     if "blocks" in content:
@@ -196,8 +255,11 @@ def load_grid(name: str) -> Grid:
             raise GridError(f"{path}: 'blocks' must be a non-empty list")
     else:
         raw_blocks = [{k: v for k, v in content.items() if k != "description"}]
-    blocks = tuple(_block(raw, f"{path} block {i + 1}" + (f" ({raw.get('name')})" if isinstance(raw, dict) and raw.get("name") else ""))
-                   for i, raw in enumerate(raw_blocks))
+    def where(i: int, raw) -> str:
+        named = isinstance(raw, dict) and raw.get("name")
+        return f"{path} block {i + 1}" + (f" ({raw.get('name')})" if named else "")
+
+    blocks = tuple(_block(raw, where(i, raw)) for i, raw in enumerate(raw_blocks))
     return Grid(path.stem, path, str(content.get("description", "")), blocks)
 
 
@@ -210,42 +272,81 @@ def accepts_matcher(model: str) -> bool:
     return "matcher" in defaults
 
 
-def _dataset_version(dataset: str, cache: dict) -> str:
+def _dataset_version(dataset: str, cache: dict, allow_unprepared: bool) -> str | None:
+    """The dataset's verified version; None for a known dataset that is not prepared when allowed."""
     if dataset not in cache:
-        try:
-            cache[dataset] = read_meta(dataset)["version"]
-        except DataError as error:
-            raise DataError(f"grid needs dataset '{dataset}': {error}") from None
-        except KeyError:
-            raise DataError(f"dataset '{dataset}': meta.json has no 'version'; prepare it again "
-                            f"(python -m benchmark.data prepare {dataset})") from None
+        if dataset not in list_prepared():
+            if dataset not in known_datasets():
+                raise GridError(f"unknown dataset '{dataset}'" + did_you_mean(dataset, known_datasets()))
+            if not allow_unprepared:
+                raise DataError(f"dataset '{dataset}' is not prepared: run `python -m benchmark.data prepare "
+                                f"{dataset}` first (or --dry-run to list the trials)")
+            cache[dataset] = None
+        else:
+            try:
+                cache[dataset] = current_dataset_version(dataset)
+            except DataError as error:
+                raise DataError(f"grid needs dataset '{dataset}': {error}") from None
     return cache[dataset]
 
 
 def _check_narrowing(grid: Grid, narrowing: Narrowing) -> None:
     if narrowing.models:
         present = {m for b in grid.blocks for m in b.models}
+        for model in narrowing.models:
+            if model not in REGISTRY:
+                raise GridError(f"--models: unknown model '{model}'" + did_you_mean(model, REGISTRY))
         missing = [m for m in narrowing.models if m not in present]
         if missing:
             raise GridError(f"{grid.path}: --models {','.join(missing)} not in grid '{grid.name}' "
                             f"(it has: {', '.join(sorted(present))})")
+    if narrowing.matchers:
+        from dmrec.matchers import MATCHERS
+
+        for matcher in narrowing.matchers:
+            if matcher not in MATCHERS and matcher != NO_MATCHER:
+                known = {*MATCHERS, NO_MATCHER}
+                raise GridError(f"--matchers: unknown matcher '{matcher}'" + did_you_mean(matcher, known))
+    if narrowing.datasets:
+        known = known_datasets()
+        for dataset in narrowing.datasets:
+            if dataset not in known:
+                raise GridError(f"--datasets: unknown dataset '{dataset}'" + did_you_mean(dataset, known))
     if narrowing.params:
         models = {m for b in grid.blocks for m in b.models if not narrowing.models or m in narrowing.models}
         for key in narrowing.params:
-            if key in ("model", "dataset"):
-                raise GridError(f"--set {key}=...: use --{key}s to choose {key}s")
+            if key in AXES:
+                raise GridError(f"--set {key}=...: '{key}' is an axis of the grid; choose it with --{key}s")
             if not any(key in known_keys(m) for m in models):
                 raise GridError(f"--set {key}=...: no model of the grid declares '{key}' "
                                 f"(models: {', '.join(sorted(models))})")
 
 
-def expand(grid: Grid | str, narrowing: Narrowing | None = None) -> list[Trial]:
-    """Every trial of the grid after the command line's changes, in a stable order, without duplicates."""
+def _size(grid: Grid, narrowing: Narrowing, seeds_override) -> int:
+    """An upper bound on the trial count, computed before any trial is built."""
+    total = 0
+    for block in grid.blocks:
+        datasets = len(narrowing.datasets) if narrowing.datasets else len(block.datasets)
+        models = len([m for m in block.models if not narrowing.models or m in narrowing.models])
+        matchers = len(block.matchers) if block.matchers else 1
+        seeds = len(seeds_override or block.seeds)
+        total += datasets * models * matchers * seeds * math.prod(len(v) for v in block.sweep.values())
+    return total
+
+
+def expand(grid: Grid | str, narrowing: Narrowing | None = None, allow_unprepared: bool = False) -> list[Trial]:
+    """Every trial of the grid after the command line's changes, in a stable order, without duplicates.
+
+    A dataset that is not prepared is a DataError naming the command that prepares it, unless
+    `allow_unprepared`: then its trials come without an id (`Trial.prepared` is False)."""
     grid = load_grid(grid) if isinstance(grid, str) else grid
     narrowing = narrowing or Narrowing()
     _check_narrowing(grid, narrowing)
     seeds_override = _seeds(narrowing.seeds, "--seeds") if narrowing.seeds is not None else None
-    versions: dict[str, str] = {}
+    size = _size(grid, narrowing, seeds_override)
+    if size > MAX_TRIALS:
+        raise GridError(f"{grid.path}: expands to {size:,} trials, more than the limit of {MAX_TRIALS:,}")
+    versions: dict[str, str | None] = {}
     trials: dict[str, Trial] = {}
     for number, block in enumerate(grid.blocks, 1):
         where = f"{grid.path} block {number}" + (f" ({block.name})" if block.name else "")
@@ -258,20 +359,27 @@ def expand(grid: Grid | str, narrowing: Narrowing | None = None) -> list[Trial]:
             if accepts_matcher(model) and block.matchers is not None:
                 matchers = list(block.matchers)
             model_keys = known_keys(model)
-            cli = {k: v for k, v in narrowing.params.items() if k in model_keys}
+            cli = Layer({k: v for k, v in narrowing.params.items() if k in model_keys}, COMMAND_LINE)
             for matcher, point, seed in itertools.product(matchers, itertools.product(*block.sweep.values()), seeds):
                 layers = [block.params, {"matcher": matcher} if matcher is not None else {},
-                          dict(zip(sweep_keys, point)), {"seed": seed}, cli]
+                          dict(zip(sweep_keys, point, strict=True)), {"seed": seed}, cli]
                 try:
                     config = resolve(model, dataset, *layers)
                 except ConfigError as error:
                     raise GridError(f"{where}: {model} on {dataset}: {error}") from None
                 if narrowing.matchers and (config.get("matcher") or NO_MATCHER) not in narrowing.matchers:
                     continue
-                version = _dataset_version(dataset, versions)
+                version = _dataset_version(dataset, versions, allow_unprepared)
                 config_json = json.dumps(config, sort_keys=True)
-                trial_id = trial_id_of(config, version)
-                trials.setdefault(trial_id, Trial(trial_id, grid.name, config_json, version, block.name))
+                trial_id = trial_id_of(config, version) if version is not None else None
+                key = trial_id or f"unprepared:{config_json}"
+                trials.setdefault(key, Trial(trial_id, grid.name, config_json, version, block.name))
     if not trials:
         raise GridError(f"{grid.path}: the command-line narrowing leaves no trial in grid '{grid.name}'")
     return list(trials.values())
+
+
+def shard(trials: list[Trial], index: int, count: int) -> list[Trial]:
+    """The trials of part `index` (1..count) of `count` fixed parts of a grid, chosen by trial id, so a
+    shard's part does not depend on when it starts or on what is already stored."""
+    return [t for t in trials if t.trial_id is not None and int(t.trial_id, 16) % count == index - 1]

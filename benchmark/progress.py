@@ -6,7 +6,7 @@ import time
 
 
 def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
@@ -26,16 +26,16 @@ class Progress:
         self.stream = stream or sys.stdout
         self.started_at = time.perf_counter()
         self.running: dict[str, float] = {}
-        self.done = self.failed = 0
+        self.done = self.failed = self.skipped = 0
         self.trial_seconds = 0.0
         self.heartbeat_s, self._last_line = heartbeat_s, 0.0
 
     @property
     def pending(self) -> int:
-        return self.total - self.done - self.failed - len(self.running)
+        return self.total - self.done - self.failed - self.skipped - len(self.running)
 
     def eta(self) -> float | None:
-        ended = self.done + self.failed
+        ended = self.done + self.failed  # skipped trials took no time and say nothing about the rest
         if not ended:
             return None
         overall = self.trial_seconds / ended
@@ -54,7 +54,9 @@ class Progress:
     def line(self, event: str = "") -> str:
         eta = self.eta()
         counts = (f"[{_clock(time.perf_counter() - self.started_at)}] done {self.done}/{self.total}  "
-                  f"running {len(self.running)}  failed {self.failed}  pending {self.pending}  "
+                  f"running {len(self.running)}  failed {self.failed}  "
+                  + (f"skipped {self.skipped}  " if self.skipped else "")
+                  + f"pending {self.pending}  "
                   f"ETA {_clock(eta) if eta is not None else '?'}")
         return f"{counts}  | {event}" if event else counts
 
@@ -69,6 +71,16 @@ class Progress:
         self._print(f"start  {self.labels.get(trial_id, trial_id)}")
 
     def ended(self, trial_id: str, outcome: dict) -> None:
+        """`outcome` is `run_and_store`'s: finished, failed, or skipped ("claimed": another live runner
+        holds the trial; "exists": another runner stored it first)."""
+        if outcome["status"] in ("claimed", "exists"):
+            self.running.pop(trial_id, None)
+            if trial_id in self.not_started:
+                self.not_started.remove(trial_id)
+            self.skipped += 1
+            why = "another runner is training it" if outcome["status"] == "claimed" else "another runner stored it"
+            self._print(f"skip   {self.labels.get(trial_id, trial_id)} ({why})")
+            return
         began = self.running.pop(trial_id, None)
         seconds = outcome.get("seconds") or (time.perf_counter() - began if began else 0.0)
         self.trial_seconds += seconds

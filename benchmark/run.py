@@ -4,23 +4,30 @@
     python -m benchmark.run --grid table2 --datasets yelp --seeds 3 --dry-run
     python -m benchmark.run --grid beta --set formulation=paper --address 10.0.0.1:6379
     python -m benchmark.run --grid smoke --no-ray          # in-process, one trial after another
+    python -m benchmark.run --grid table2 --shard 3/8      # the 3rd of 8 fixed parts (SLURM arrays)
 
 A trial runs when it has no finished record; `--force` reruns finished ones, `--retry-failed`
-only the failed ones. Exit status: 0 when every trial of the grid is finished, 1 when some
-failed (their errors are in results/<grid>/failed/), 2 for a bad grid or command line.
+only the failed ones, `--rerun-stale` the ones made by other code than today's. A trial another
+live runner (or shard) is training is left to it. Exit status: 0 when every trial asked for is
+finished, 1 for bad data, failed trials or a store that stopped accepting writes, 2 for a bad
+grid, config or command line (results root included; nothing ran), 130 when interrupted.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from importlib import metadata
 
 import yaml
 
 from benchmark.config import ConfigError
-from benchmark.data.prepared import DataError
-from benchmark.grid import Grid, GridError, Narrowing, Trial, expand, load_grid
-from benchmark.store import ResultStore
+from benchmark.data.errors import DataError
+from benchmark.grid import Grid, GridError, Narrowing, Trial, expand, load_grid, shard
+from benchmark.store import ResultStore, StoreUnwritable
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+STALE_NOTE = "{} finished trials were made by other code than today's (stale): rerun them with --rerun-stale"
 
 
 def _csv(value: str) -> list[str]:
@@ -46,48 +53,105 @@ def _assignment(value: str) -> tuple[str, object]:
         raise argparse.ArgumentTypeError(f"--set {key}: value is not valid yaml ({error})") from None
 
 
+def _shard(value: str) -> tuple[int, int]:
+    index, sep, count = value.partition("/")
+    try:
+        i, n = int(index), int(count)
+    except ValueError:
+        i = n = 0
+    if not sep or not 1 <= i <= n:
+        raise argparse.ArgumentTypeError(f"--shard takes i/n with 1 <= i <= n (e.g. 3/8), got '{value}'")
+    return i, n
+
+
+def _version() -> str:
+    try:
+        return metadata.version("dmrec-bench")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed; pip install -e .)"
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmark.run", description=__doc__.split("\n")[0])
-    p.add_argument("--grid", required=True, help="a name in benchmark/grids/ (default, smoke, table2, ...) or a yaml path")
+    p = argparse.ArgumentParser(prog="python -m benchmark.run", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--version", action="version", version=f"dmrec-bench {_version()}")
+    p.add_argument("--grid", required=True,
+                   help="a name in benchmark/grids/ (default, smoke, table2, ...) or a yaml path")
     p.add_argument("--datasets", type=_csv, help="comma list; replaces every block's datasets")
     p.add_argument("--models", type=_csv, help="comma list; keeps only these models")
     p.add_argument("--matchers", type=_csv, help="comma list; keeps only these matchers ('none' = no matcher)")
-    p.add_argument("--seeds", type=_seeds, help="a count n (seeds 0..n-1) or a comma list; replaces every block's seeds")
+    p.add_argument("--seeds", type=_seeds,
+                   help="a count n (seeds 0..n-1) or a comma list; replaces every block's seeds")
     p.add_argument("--set", dest="params", type=_assignment, action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key (yaml value) for every model that declares it; repeatable")
-    p.add_argument("--dry-run", action="store_true", help="list the trials and which are done; run nothing")
+                   help="override a config key (yaml value) for every model that declares it; repeatable; "
+                        "not the axes model/dataset/matcher/seed")
+    p.add_argument("--shard", type=_shard, metavar="I/N",
+                   help="run only part I of N fixed parts of the whole grid (by trial id); narrowing still applies")
+    p.add_argument("--dry-run", action="store_true", help="list the trials and their state; run nothing")
     p.add_argument("--force", action="store_true", help="rerun trials that already have a finished record")
     p.add_argument("--retry-failed", action="store_true", help="run only the trials whose last attempt failed")
+    p.add_argument("--rerun-stale", action="store_true",
+                   help="also rerun finished trials made by other code (a record is replaced when its rerun finishes)")
     p.add_argument("--no-ray", action="store_true", help="run in this process, one trial after another")
-    p.add_argument("--address", help="join this Ray cluster (default: $RAY_ADDRESS, else a private local instance)")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial; also its torch threads (default 1)")
-    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial, fractions allowed (default 0)")
-    p.add_argument("--results", help="results root (default: $DMREC_RESULTS, else <repo>/results)")
+    p.add_argument("--address", help="join this Ray cluster (else $RAY_ADDRESS, else a private local instance)")
+    p.add_argument("--cpus-per-trial", type=float,
+                   help="CPUs per trial, also its torch threads; unset: 1, or with --gpus-per-trial that share")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial, fractions allowed")
+    p.add_argument("--results", help="results root (else $DMREC_RESULTS, else <repo>/results)")
     return p
 
 
-def select(trials: list[Trial], store: ResultStore, force: bool, retry_failed: bool) -> list[Trial]:
+def _error(message: str) -> None:
+    print(f"error: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+
+
+def stale_ids(trials: list[Trial], store: ResultStore, finished: set[str]) -> set[str]:
+    """Finished trials whose record was made by other code than today's (see benchmark.provenance)."""
+    from benchmark.provenance import is_stale
+
+    return {t.trial_id for t in trials if t.trial_id in finished and is_stale(store.read_record(t.trial_id))}
+
+
+def select(trials: list[Trial], store: ResultStore, force: bool, retry_failed: bool,
+           rerun_stale: bool = False) -> list[Trial]:
     if retry_failed:
         failed = store.failed_ids()
         return [t for t in trials if t.trial_id in failed]
     if force:
         return list(trials)
     finished = store.finished_ids()
-    return [t for t in trials if t.trial_id not in finished]
+    stale = stale_ids(trials, store, finished) if rerun_stale else set()
+    return [t for t in trials if t.trial_id not in finished or t.trial_id in stale]
 
 
 def dry_run(grid: Grid, trials: list[Trial], store: ResultStore) -> None:
-    finished, failed = store.finished_ids(), store.failed_ids()
+    finished, failed, claimed = store.finished_ids(), store.failed_ids(), store.claimed_ids()
+    stale = stale_ids(trials, store, finished)
+    counts: dict[str, int] = {}
     for trial in trials:
-        state = "done" if trial.trial_id in finished else "FAILED" if trial.trial_id in failed else "pending"
-        print(f"{trial.trial_id}  {state:<7}  {trial.describe(grid.sweep_axes)}")
-    done = sum(t.trial_id in finished for t in trials)
-    bad = sum(t.trial_id in failed for t in trials)
-    print(f"{len(trials)} trials in grid '{grid.name}': {done} done, {bad} failed, {len(trials) - done - bad} pending")
+        if not trial.prepared:
+            state = "dataset not prepared"
+        elif trial.trial_id in claimed:
+            state = "running"
+        elif trial.trial_id in finished:
+            state = "stale" if trial.trial_id in stale else "done"
+        else:
+            state = "FAILED" if trial.trial_id in failed else "pending"
+        counts[state] = counts.get(state, 0) + 1
+        print(f"{trial.trial_id or '-':<16}  {state:<7}  {trial.describe(grid.sweep_axes)}")
+    order = ("done", "stale", "running", "FAILED", "pending", "dataset not prepared")
+    parts = [f"{counts[s]} {'failed' if s == 'FAILED' else s}" for s in order if counts.get(s)]
+    print(f"{len(trials)} trials in grid '{grid.name}': {', '.join(parts)}")
+    if stale:
+        print(STALE_NOTE.format(len(stale)))
+    unprepared = sorted({t.dataset for t in trials if not t.prepared})
+    for dataset in unprepared:
+        print(f"dataset '{dataset}' is not prepared: python -m benchmark.data prepare {dataset}")
 
 
 def summary(grid: Grid, trials: list[Trial], store: ResultStore) -> str:
-    """Test Recall@20 / NDCG@20 per (dataset, model, matcher, swept values), mean and std over seeds."""
+    """Test Recall@20 / NDCG@20 per (dataset, model, matcher, swept values): mean ± sample std (ddof=1,
+    as in the tables) over seeds; one seed shows no ±."""
     from benchmark.models import REGISTRY
 
     index = store.index()
@@ -102,73 +166,154 @@ def summary(grid: Grid, trials: list[Trial], store: ResultStore) -> str:
         index[axis] = [str(configs[t].get(axis)) for t in index["trial_id"].astype(str)]
     keys = ["dataset", "model", "matcher", "beta", *axes]
     index["beta"] = index["beta"].fillna(-1.0)  # groupby drops NaN keys
-    rows = []
+
+    def cell(values) -> str:
+        return f"{values.mean():.4f} ± {values.std(ddof=1):.4f}" if len(values) > 1 else f"{values.mean():.4f}"
+
+    body = []
     for key, group in index.groupby(keys, sort=False):
-        values = dict(zip(keys, key))
+        values = dict(zip(keys, key, strict=True))
         name = REGISTRY[values["model"]].label if values["model"] in REGISTRY else values["model"]
         beta = values["beta"]
-        extra = "".join(f" {a}={values[a]}" for a in axes)
-        rows.append((values["dataset"], name, values["matcher"], "" if beta < 0 else f"{beta:g}", extra.strip(),
-                     len(group), group["test_recall@20"].mean(), group["test_recall@20"].std(ddof=0),
-                     group["test_ndcg@20"].mean(), group["test_ndcg@20"].std(ddof=0)))
-    header = ("dataset", "model", "matcher", "beta", "other", "seeds", "recall@20", "ndcg@20")
-    if not axes:
-        header = header[:4] + header[5:]
-    body = []
-    for r in rows:
-        cells = [r[0], r[1], r[2], r[3]] + ([r[4]] if axes else []) + [
-            str(r[5]), f"{r[6]:.4f} ± {r[7]:.4f}", f"{r[8]:.4f} ± {r[9]:.4f}"]
-        body.append(cells)
+        extra = " ".join(f"{a}={values[a]}" for a in axes)
+        body.append([values["dataset"], name, values["matcher"], "" if beta < 0 else f"{beta:g}",
+                     *([extra] if axes else []), str(len(group)),
+                     cell(group["test_recall@20"]), cell(group["test_ndcg@20"])])
+    header = ["dataset", "model", "matcher", "beta", *(["other"] if axes else []), "seeds", "recall@20", "ndcg@20"]
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]
-    fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))  # noqa: E731
+
+    def fmt(cells) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
+
     return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *(fmt(b) for b in body)])
+
+
+def _narrowing(args) -> Narrowing:
+    return Narrowing(datasets=args.datasets, models=args.models, matchers=args.matchers, seeds=args.seeds,
+                     params=dict(args.params))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    try:
+        return _main(args)
+    except KeyboardInterrupt:  # before or after the trials ran (run_grid counts what was stored)
+        print("\ninterrupted: 0 trials stored, rerun the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(args) -> int:
     if args.results:
         os.environ["DMREC_RESULTS"] = os.path.abspath(args.results)
-    narrowing = Narrowing(datasets=args.datasets, models=args.models, matchers=args.matchers, seeds=args.seeds,
-                          params=dict(args.params))
     try:
         grid = load_grid(args.grid)
-        trials = expand(grid, narrowing)
-    except (GridError, ConfigError, DataError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        trials = expand(grid, _narrowing(args), allow_unprepared=args.dry_run)
+    except (GridError, ConfigError) as error:
+        _error(error)
+        return EXIT_USAGE
+    except DataError as error:
+        _error(error)
+        return EXIT_FAILED
+    if args.shard:
+        index, count = args.shard
+        prepared = shard(trials, index, count)
+        trials = prepared + [t for t in trials if not t.prepared]  # a dry run still lists those
+        if not trials:
+            print(f"shard {index}/{count} of grid '{grid.name}' holds no trial")
+            return EXIT_OK
     store = ResultStore(grid.name)
     if args.dry_run:
         dry_run(grid, trials, store)
-        return 0
-    todo = select(trials, store, args.force, args.retry_failed)
-    labels = {t.trial_id: t.describe(grid.sweep_axes) for t in trials}
-    print(f"grid '{grid.name}': {len(trials)} trials, {len(trials) - len(todo)} already stored or skipped, "
-          f"{len(todo)} to run ({'in this process' if args.no_ray else 'Ray'}); results in {store.folder}", flush=True)
-    if todo:
-        from benchmark.progress import Progress
-        from benchmark.schedule import run_sequential, run_with_ray
+        return EXIT_OK
+    try:
+        store.check_writable()
+    except StoreUnwritable as error:
+        _error(error)
+        return EXIT_USAGE
+    return run_grid(grid, trials, store, args)
 
-        parallel = 1 if args.no_ray else max(1, int((os.cpu_count() or 1) // max(args.cpus_per_trial, 1e-9)))
-        progress = Progress(len(todo), {t.trial_id: labels[t.trial_id] for t in todo}, parallel=parallel,
-                            kinds={t.trial_id: t.model for t in todo})
-        if args.no_ray:
-            run_sequential(todo, store, progress, args.cpus_per_trial, args.force)
-        else:
-            run_with_ray(todo, store, progress, args.cpus_per_trial, args.gpus_per_trial, args.address, args.force)
-        print(progress.line("all trials ended"), flush=True)
-    store.rebuild_index()
+
+def run_grid(grid: Grid, trials: list[Trial], store: ResultStore, args) -> int:
+    from benchmark.compat import CompatError, require_recbole
+
+    todo = select(trials, store, args.force, args.retry_failed, args.rerun_stale)
+    held = store.claimed_ids()
+    busy = [t for t in todo if t.trial_id in held]
+    todo = [t for t in todo if t.trial_id not in held]
+    labels = {t.trial_id: t.describe(grid.sweep_axes) for t in trials}
+    part = f" (shard {args.shard[0]}/{args.shard[1]})" if args.shard else ""
+    print(f"grid '{grid.name}'{part}: {len(trials)} trials, {len(trials) - len(todo) - len(busy)} already stored "
+          f"or skipped, {len(busy)} being run by another runner, {len(todo)} to run "
+          f"({'in this process' if args.no_ray else 'Ray'}); results in {store.folder}", flush=True)
+    for trial in busy:
+        holder = held[trial.trial_id]
+        print(f"skip: {trial.trial_id} {labels[trial.trial_id]}: held by pid {holder.get('pid')} on "
+              f"{holder.get('host')} since {holder.get('started_at')}", flush=True)
+    if todo:
+        try:
+            require_recbole()
+        except CompatError as error:
+            _error(error)
+            return EXIT_FAILED
+        before = store.finished_ids()
+        try:
+            _schedule(todo, store, labels, args)
+        except KeyboardInterrupt:
+            stored = len({t.trial_id for t in todo} & (store.finished_ids() - before))
+            print(f"\ninterrupted: {stored} trials stored, rerun the same command to resume", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except StoreUnwritable as error:
+            _error(error)
+            return EXIT_FAILED
+        except OSError as error:  # the driver's own writes (a failure record under Ray) on a store gone bad
+            _error(f"{store.folder}: {error.strerror or error}; the grid stops here")
+            return EXIT_FAILED
+    return finish(grid, trials, store, labels)
+
+
+def _schedule(todo: list[Trial], store: ResultStore, labels: dict, args) -> None:
+    from benchmark.execute import REPLACE_STALE
+    from benchmark.progress import Progress
+    from benchmark.schedule import run_sequential, run_with_ray
+
+    force = True if args.force else REPLACE_STALE if args.rerun_stale else False
+    parallel = 1 if args.no_ray else max(1, int((os.cpu_count() or 1) // max(args.cpus_per_trial or 1, 1e-9)))
+    progress = Progress(len(todo), {t.trial_id: labels[t.trial_id] for t in todo}, parallel=parallel,
+                        kinds={t.trial_id: t.model for t in todo})
+    if args.no_ray:
+        run_sequential(todo, store, progress, args.cpus_per_trial, force)
+    else:
+        run_with_ray(todo, store, progress, args.cpus_per_trial, args.gpus_per_trial, args.address, force)
+    print(progress.line("all trials ended"), flush=True)
+
+
+def finish(grid: Grid, trials: list[Trial], store: ResultStore, labels: dict) -> int:
+    """The summary table, the failures, the stale records; the exit status."""
+    try:
+        store.rebuild_index()
+    except OSError as error:
+        _error(f"{store.index_path}: cannot rebuild the index ({error.strerror or error})")
+        return EXIT_FAILED
     finished, failed = store.finished_ids(), store.failed_ids()
-    print(f"\n{grid.name}: test metrics, mean ± std over seeds\n{summary(grid, trials, store)}")
+    print(f"\n{grid.name}: test metrics, mean ± std (ddof=1) over seeds\n{summary(grid, trials, store)}")
+    stale = stale_ids(trials, store, finished)
+    if stale:
+        print(STALE_NOTE.format(len(stale)))
     failures = [t for t in trials if t.trial_id in failed and t.trial_id not in finished]
     missing = [t for t in trials if t.trial_id not in finished and t.trial_id not in failed]
     for trial in failures:
-        error = store.read_failed(trial.trial_id).get("error", "") if trial.trial_id in failed else ""
-        print(f"failed: {trial.trial_id} {labels[trial.trial_id]}: {error[:300]}", file=sys.stderr)
+        try:
+            error = store.read_failed(trial.trial_id).get("error", "")
+        except KeyError:
+            error = "(failure record unreadable)"
+        print(f"failed: {trial.trial_id} {labels[trial.trial_id]}: {str(error)[:300]}", file=sys.stderr)
     if failures or missing:
-        print(f"{len(failures)} failed, {len(missing)} not run; details in {store.failed_dir}/ "
-              f"(rerun with --retry-failed)", file=sys.stderr)
-        return 1
-    return 0
+        where = ""
+        if failures and store.failed_dir.is_dir():  # never point at a folder that does not exist
+            where = f"; details in {store.failed_dir}/ (rerun with --retry-failed)"
+        print(f"{len(failures)} failed, {len(missing)} not run (another runner may hold them){where}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 if __name__ == "__main__":

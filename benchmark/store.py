@@ -1,16 +1,23 @@
 """The results store: one folder per grid, one folder per finished trial, never a lost trial.
 
-    results/<grid>/trials/<trial_id>/record.json      the finished record (run_trial's dict minus
-                                                      "per_user", plus trial_id, grid, status, finished_at)
+    results/<grid>/trials/<trial_id>/record.json      the finished record (train_and_evaluate's dict
+                                                      minus "per_user", plus trial_id, grid, status,
+                                                      finished_at); checked by `record_problem` on read
     results/<grid>/trials/<trial_id>/per_user.csv.gz  per-user test metrics
     results/<grid>/failed/<trial_id>.json             a failed attempt: config, error, traceback
+    results/<grid>/claims/<trial_id>                  the claim of the process training it (see `Claim`)
     results/<grid>/index.csv                          one row per finished trial, rebuilt from the records
 
 Every file is written to a temporary name and moved into place with `os.replace`, and a trial's
 record is written last, so a process killed at any instant leaves either a complete trial or no
-finished record at all. A record is the only proof that a trial finished: per-trial files need no
-lock, and two runs of the same grid only serialise on the index rebuild (an fcntl lock). Tables and
-figures read these files, never Ray's experiment folders.
+finished record at all. A record is the only proof that a trial finished, and only a record that
+passes the schema check counts: an invalid one is reported once, counts as not finished, and a rerun
+replaces it. Records are strict JSON (no NaN). Every file is 0644, like the prepared datasets.
+
+A trial being trained holds a claim: the claim file carries an fcntl lock held by the training
+process for as long as it lives, so two runners (or two shards) never train the same trial, and the
+claim of a process that died is taken over. Tables and figures read these files, never Ray's
+experiment folders.
 """
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ import gzip
 import json
 import math
 import os
+import socket
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -33,10 +41,77 @@ from benchmark.paths import results_root
 PER_USER_COLUMNS = ("user", "n_train", "recall@5", "ndcg@5", "recall@10", "ndcg@10", "recall@20", "ndcg@20")
 INDEX_LEADING = ("trial_id", "grid", "model", "dataset", "matcher", "formulation", "seed", "beta",
                  "best_epoch", "epochs_run", "total_s", "s_per_epoch")
+INDEX_PROVENANCE = ("code_hash", "commit", "dirty")  # which code made the row (benchmark.provenance)
+
+
+MAX_RECORD_BYTES = 64 * 2**20  # a record is a few hundred KB; anything this big is not one
+FILE_MODE = 0o644
+_REPORTED: set[tuple] = set()  # (path, mtime, size) of bad files this process already reported
 
 
 class RecordExists(FileExistsError):
     """A finished record is already stored for this trial (rerun with force to replace it)."""
+
+
+class InvalidRecord(ValueError):
+    """A record that breaks the schema (on write: it is never stored; on read: it counts as not finished)."""
+
+
+class StoreUnwritable(RuntimeError):
+    """The results folder cannot be written at all: going on with the grid would only lose trials."""
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def record_problem(record, trial_id: str) -> str | None:
+    """What makes `record` not a valid finished record of `trial_id`, or None when it is one."""
+    if not isinstance(record, dict):
+        return "top level is not an object"
+    if record.get("trial_id") != trial_id:
+        return f"trial_id {record.get('trial_id')!r} is not its folder's name {trial_id!r}"
+    if record.get("status") != "finished":
+        return f"status is {record.get('status')!r}, not 'finished'"
+    if not isinstance(record.get("grid"), str):
+        return "'grid' is missing or not a string"
+    config = record.get("config")
+    if not isinstance(config, dict):
+        return "'config' is not an object"
+    for key, kind, test in (("model", "a string", lambda v: isinstance(v, str)),
+                            ("dataset", "a string", lambda v: isinstance(v, str)), ("seed", "an integer", _int)):
+        if not test(config.get(key)):
+            return f"config.{key} is missing or not {kind}"
+    if config.get("beta") is not None and not _number(config["beta"]):
+        return f"config.beta is {config['beta']!r}, not a number"
+    metrics = record.get("metrics")
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("test"), dict):
+        return "'metrics' is not an object with a 'test' object"
+    for split, values in metrics.items():
+        if not isinstance(values, dict):
+            return f"metrics.{split} is not an object"
+        for name, value in values.items():
+            if not _number(value):
+                return f"metrics.{split}.{name} is {value!r}, not a finite number"
+    if not _int(record.get("best_epoch")) or record["best_epoch"] < 1:
+        return f"best_epoch is {record.get('best_epoch')!r}, not an epoch >= 1 (no validation ran)"
+    epochs_run = record.get("epochs_run")
+    if epochs_run is not None and (not _int(epochs_run) or epochs_run < record["best_epoch"]):
+        return f"epochs_run is {record.get('epochs_run')!r}, not an integer >= best_epoch"
+    for key, kind in (("curve", list), ("timings", dict), ("env", dict), ("provenance", dict)):
+        if record.get(key) is not None and not isinstance(record[key], kind):
+            return f"'{key}' is not {'a list' if kind is list else 'an object'}"
+    if not isinstance(record.get("finished_at", ""), str):
+        return "'finished_at' is not a string"
+    return None
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
 
 
 def utc_now() -> str:
@@ -59,6 +134,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; stored results are shared like the datasets
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -84,6 +160,78 @@ def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
+def _strict_json(content: dict) -> bytes:
+    """Sorted, indented, and strict: a NaN or inf raises ValueError instead of writing bare `NaN`."""
+    return json.dumps(content, indent=1, sort_keys=True, default=_plain, allow_nan=False).encode()
+
+
+class Claim:
+    """A trial being trained by this process: `<grid>/claims/<trial_id>` with an fcntl lock on it.
+
+    The lock lives as long as the open file (so as long as the process: a killed claimant's lock is
+    released by the kernel, and the next runner takes the claim over). The file says who holds it."""
+
+    def __init__(self, path: Path, handle):
+        self.path, self._handle = path, handle
+
+    @classmethod
+    def take(cls, path: Path) -> Claim | None:
+        """The claim, or None while another live process holds it."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            try:  # the holder may have released (unlinked) it between our open and our lock: retry
+                same = os.fstat(fd).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        handle = os.fdopen(fd, "r+")
+        handle.truncate(0)
+        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started_at": utc_now()}))
+        handle.flush()
+        return cls(path, handle)
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self.path.unlink(missing_ok=True)  # unlinked while locked, so no one takes a dying claim
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def claim_holder(path: Path) -> dict | None:
+    """Who holds the claim at `path` (pid, host, started_at), or None when no live process does."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raw = os.read(fd, 4096)
+            try:
+                holder = json.loads(raw.decode())
+            except ValueError:
+                holder = {}
+            return holder if isinstance(holder, dict) else {}
+        return None  # we got the lock: its claimant is gone
+    finally:
+        os.close(fd)
+
+
 class ResultStore:
     """The stored trials of one grid (see the module docstring for the layout)."""
 
@@ -93,8 +241,8 @@ class ResultStore:
         self.folder = self.root / grid
         self.trials_dir = self.folder / "trials"
         self.failed_dir = self.folder / "failed"
+        self.claims_dir = self.folder / "claims"
         self.index_path = self.folder / "index.csv"
-        self._reported: set[Path] = set()  # unreadable files already reported once
 
     # ----- paths
     def record_path(self, trial_id: str) -> Path:
@@ -106,31 +254,80 @@ class ResultStore:
     def failed_path(self, trial_id: str) -> Path:
         return self.failed_dir / f"{trial_id}.json"
 
-    # ----- reading
-    def _load_json(self, path: Path) -> dict | None:
-        """The parsed file, or None (reported once) when it is truncated or otherwise unreadable."""
+    def claim_path(self, trial_id: str) -> Path:
+        return self.claims_dir / trial_id
+
+    # ----- before anything runs
+    def check_writable(self) -> None:
+        """Create the grid's folder and write a probe file there; StoreUnwritable names the problem."""
         try:
-            content = json.loads(path.read_text())
+            self.folder.mkdir(parents=True, exist_ok=True)
+            probe = self.folder / f".probe-{os.getpid()}"
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as error:
+            where = next((p for p in (self.folder, *self.folder.parents) if p.exists()), self.folder)
+            reason = error.strerror or str(error)
+            if where.exists() and not where.is_dir():
+                reason = f"{where} is a file, not a folder"
+            raise StoreUnwritable(f"{self.folder}: the results folder cannot be written ({reason}); "
+                                  f"choose another with --results or $DMREC_RESULTS") from None
+
+    # ----- claims
+    def claim(self, trial_id: str) -> Claim | None:
+        """Hold trial `trial_id` for training, or None while another live runner holds it."""
+        return Claim.take(self.claim_path(trial_id))
+
+    def claimed_ids(self) -> dict[str, dict]:
+        """Trials held by a live process right now -> who holds them (pid, host, started_at)."""
+        if not self.claims_dir.is_dir():
+            return {}
+        held = {}
+        for path in self.claims_dir.iterdir():
+            holder = claim_holder(path)
+            if holder is not None:
+                held[path.name] = holder
+        return held
+
+    # ----- reading
+    def _report(self, path: Path, problem: str) -> None:
+        try:  # the same bad file is reported once per process; a new bad version again
+            info = path.stat()
+            key = (str(path), info.st_mtime_ns, info.st_size)
+        except OSError:
+            key = (str(path), None, None)
+        if key not in _REPORTED:
+            _REPORTED.add(key)
+            _warn(f"{path}: {problem}; the trial counts as not finished and a rerun replaces it")
+
+    def _load_json(self, path: Path) -> dict | None:
+        """The parsed file, or None (reported once) when it is truncated, huge, not UTF-8, deeply
+        nested, non-strict JSON or otherwise unreadable."""
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_RECORD_BYTES + 1)
+            if len(data) > MAX_RECORD_BYTES:
+                raise ValueError(f"larger than {MAX_RECORD_BYTES // 2**20} MB")
+            content = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
             if not isinstance(content, dict):
                 raise ValueError("top level is not an object")
             return content
         except FileNotFoundError:
             return None
+        except RecursionError:
+            self._report(path, "unreadable (nested too deeply)")
         except (OSError, ValueError) as error:
-            if path not in self._reported:
-                self._reported.add(path)
-                _warn(f"{path}: unreadable ({error}); the trial counts as not finished and a rerun replaces it")
-            return None
+            self._report(path, f"unreadable ({error})")
+        return None
 
     def _finished_record(self, trial_id: str) -> dict | None:
-        record = self._load_json(self.record_path(trial_id))
+        path = self.record_path(trial_id)
+        record = self._load_json(path)
         if record is None:
             return None
-        if record.get("status") != "finished" or record.get("trial_id") != trial_id:
-            path = self.record_path(trial_id)
-            if path not in self._reported:
-                self._reported.add(path)
-                _warn(f"{path}: not a finished record of trial {trial_id}; the trial counts as not finished")
+        problem = record_problem(record, trial_id)
+        if problem is not None:
+            self._report(path, f"not a valid finished record ({problem})")
             return None
         return record
 
@@ -150,7 +347,8 @@ class ResultStore:
     def read_record(self, trial_id: str) -> dict:
         record = self._finished_record(trial_id)
         if record is None:
-            raise KeyError(f"{self.record_path(trial_id)}: no finished record for trial {trial_id} in grid '{self.grid}'")
+            raise KeyError(f"{self.record_path(trial_id)}: no finished record for trial {trial_id} "
+                           f"in grid '{self.grid}'")
         return record
 
     def read_failed(self, trial_id: str) -> dict:
@@ -166,14 +364,26 @@ class ResultStore:
         return pd.read_csv(path)
 
     def records(self) -> list[dict]:
-        return [self._finished_record(t) for t in sorted(self.finished_ids())]
+        """Every valid finished record (invalid ones are reported once and skipped)."""
+        records = (self._finished_record(t) for t in sorted(self.finished_ids()))
+        return [r for r in records if r is not None]
 
     # ----- writing
     def write_finished(self, trial_id: str, record: dict, force: bool = False) -> None:
         """Store a finished trial: per-user file first, record last (the record marks completion).
 
-        Raises `RecordExists` when a finished record is already stored, unless `force`."""
+        Raises `RecordExists` when a finished record is already stored, unless `force`;
+        `InvalidRecord` (nothing written) when the record breaks the schema or holds NaN/inf."""
         folder = self.trials_dir / trial_id
+        stored = {k: v for k, v in record.items() if k != "per_user"}
+        stored.update({"trial_id": trial_id, "grid": self.grid, "status": "finished", "finished_at": utc_now()})
+        try:
+            record_bytes = _strict_json(stored)
+        except ValueError as error:
+            raise InvalidRecord(f"trial {trial_id}: the record is not strict JSON ({error}); nothing stored") from None
+        problem = record_problem(json.loads(record_bytes), trial_id)
+        if problem is not None:
+            raise InvalidRecord(f"trial {trial_id}: {problem}; nothing stored")
         with _locked(folder / ".lock"):
             if not force and self._finished_record(trial_id) is not None:
                 raise RecordExists(f"{self.record_path(trial_id)}: trial {trial_id} already has a finished record")
@@ -190,10 +400,7 @@ class ResultStore:
                 # a fixed gzip mtime: the same metrics give the same bytes
                 data = frame[columns].to_csv(index=False).encode()
                 _atomic_write(self.per_user_path(trial_id), gzip.compress(data, mtime=0))
-            stored = {k: v for k, v in record.items() if k != "per_user"}
-            stored.update({"trial_id": trial_id, "grid": self.grid, "status": "finished", "finished_at": utc_now()})
-            _atomic_write(self.record_path(trial_id),
-                          json.dumps(stored, indent=1, sort_keys=True, default=_plain).encode())
+            _atomic_write(self.record_path(trial_id), record_bytes)
         self.failed_path(trial_id).unlink(missing_ok=True)  # superseded by the finished record
 
     def write_failed(self, trial_id: str, config: dict, error: BaseException | str, tb: str = "") -> None:
@@ -201,7 +408,11 @@ class ResultStore:
         message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         content = {"trial_id": trial_id, "grid": self.grid, "status": "failed", "config": dict(config),
                    "error": message, "traceback": tb, "failed_at": utc_now()}
-        _atomic_write(self.failed_path(trial_id), json.dumps(content, indent=1, sort_keys=True, default=_plain).encode())
+        try:
+            data = _strict_json(content)
+        except ValueError:  # a NaN in the config: the failure is still worth keeping, with the NaN as text
+            data = _strict_json(json.loads(json.dumps(content, default=_plain), parse_constant=str))
+        _atomic_write(self.failed_path(trial_id), data)
 
     # ----- the index
     def rebuild_index(self) -> None:
@@ -235,6 +446,7 @@ def index_row(record: dict) -> dict:
         "beta": float(beta) if beta is not None else math.nan,
         "best_epoch": record.get("best_epoch"), "epochs_run": record.get("epochs_run"),
         "total_s": timings.get("total_s"), "s_per_epoch": timings.get("s_per_epoch"),
+        **{key: (record.get("provenance") or {}).get(key) for key in INDEX_PROVENANCE},
     }
     for split in ("test", "valid"):
         for metric, value in sorted((record.get("metrics", {}).get(split) or {}).items()):
@@ -244,6 +456,7 @@ def index_row(record: dict) -> dict:
 
 def index_frame(records: list[dict]) -> pd.DataFrame:
     rows = [index_row(r) for r in records]
-    frame = pd.DataFrame(rows, columns=list(INDEX_LEADING) if not rows else None)
-    metric_columns = sorted(c for c in frame.columns if c not in INDEX_LEADING)
-    return frame[list(INDEX_LEADING) + metric_columns]
+    leading = list(INDEX_LEADING) + list(INDEX_PROVENANCE)
+    frame = pd.DataFrame(rows, columns=leading if not rows else None)
+    metric_columns = sorted(c for c in frame.columns if c not in leading)
+    return frame[leading + metric_columns]

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import time
@@ -14,9 +15,11 @@ import numpy as np
 import torch
 
 from benchmark import compat
-from benchmark.data.prepared import external_ids, read_meta, recbole_dataset_config
-from benchmark.paths import REPO_ROOT
+from benchmark.data.layout import read_meta
+from benchmark.data.runtime import external_ids, recbole_dataset_config
 from benchmark.models import get_spec
+from benchmark.paths import REPO_ROOT
+from benchmark.provenance import code_provenance
 
 RECORDED_PACKAGES = ("torch", "recbole", "numpy", "scipy", "pandas", "ray", "sentence-transformers")
 
@@ -36,7 +39,8 @@ def environment() -> dict:
         commit = None
     return {
         "python": platform.python_version(), "packages": versions, "platform": platform.platform(),
-        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({platform.processor() or platform.machine()})",
+        "device": (torch.cuda.get_device_name(0) if torch.cuda.is_available()
+                   else f"cpu ({platform.processor() or platform.machine()})"),
         "torch_threads": torch.get_num_threads(), "git_commit": commit,
     }
 
@@ -51,6 +55,7 @@ def build_recbole(config: dict):
     cls = get_spec(config["model"]).load_class()
     recbole_config = Config(model=cls, config_dict={
         **recbole_dataset_config(config["dataset"]),
+        "gpu_id": os.environ.get("CUDA_VISIBLE_DEVICES", "0"),  # the GPU Ray assigned (RecBole would reset it to 0)
         **{k: v for k, v in config.items() if k not in ("model", "dataset")},
         "checkpoint_dir": "/nonexistent-dmrec-bench-keeps-weights-in-memory",
         "reproducibility": True, "show_progress": False, "log_wandb": False,
@@ -60,8 +65,10 @@ def build_recbole(config: dict):
     return recbole_config, cls, dataset.build()
 
 
-def run_trial(config: dict, verbose: bool = False) -> dict:
-    """Train and evaluate one resolved config (see `benchmark.config.resolve`); returns its record."""
+def train_and_evaluate(config: dict, verbose: bool = False) -> dict:
+    """Train and evaluate one resolved config (see `benchmark.config.resolve`); returns its record.
+
+    Raises for a failing trial; `benchmark.execute.run_and_store` is what stores the outcome."""
     from recbole.utils import init_seed
 
     from benchmark.training.evaluation import RankingTarget
@@ -69,6 +76,7 @@ def run_trial(config: dict, verbose: bool = False) -> dict:
     from benchmark.training.trainer import ProtocolTrainer
 
     started = time.perf_counter()
+    provenance = code_provenance(config["model"])  # before training: the code that is about to run
     recbole_config, cls, (train_set, valid_set, test_set) = build_recbole(config)
     init_seed(config["seed"], True)
     model = cls(recbole_config, train_set).to(recbole_config["device"])
@@ -101,8 +109,10 @@ def run_trial(config: dict, verbose: bool = False) -> dict:
             "setup_s": setup_seconds, "train_s": trainer.train_seconds, "valid_s": trainer.valid_seconds,
             "test_s": test_seconds, "total_s": time.perf_counter() - started,
             "s_per_epoch": trainer.train_seconds / max(trainer.epochs_run, 1),
+            "epoch_s": [round(seconds, 4) for seconds in trainer.epoch_seconds],
         },
         "env": environment(),
+        "provenance": provenance,
     }
     return record
 
@@ -119,4 +129,4 @@ def posterior_statistics(model, train_set, batch_size: int = 4096) -> dict | Non
     users = torch.as_tensor(np.flatnonzero(np.diff(train_matrix(train_set).indptr)), dtype=torch.long)
     means = torch.cat([model.posterior_mean(users[i:i + batch_size].to(model.device)).double().cpu()
                        for i in range(0, len(users), batch_size)])
-    return {"dim_variance": means.var(dim=0, unbiased=False).tolist(), "n_users": int(len(users))}
+    return {"dim_variance": means.var(dim=0, unbiased=False).tolist(), "n_users": len(users)}

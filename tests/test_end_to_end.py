@@ -3,6 +3,7 @@ matches the store."""
 import os
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pandas as pd
@@ -52,7 +53,7 @@ def test_smoke_grid_to_tables_and_figures(data_root, tmp_path):
     assert fig3["n_users"].sum() == len(per_user)
     edges = [int(e) for e in str(fig3["edges"].iloc[0]).split(",")]
     bounds = [0, *edges, per_user["n_train"].max()]
-    counts = [int(((per_user["n_train"] > lo) & (per_user["n_train"] <= hi)).sum()) for lo, hi in zip(bounds, bounds[1:])]
+    counts = [int(((per_user["n_train"] > lo) & (per_user["n_train"] <= hi)).sum()) for lo, hi in pairwise(bounds)]
     assert fig3["n_users"].tolist() == counts
 
     # Fig. 4 plots the stored posterior statistics: one log a_k per latent dimension and seed

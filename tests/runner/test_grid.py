@@ -6,7 +6,8 @@ import json
 import pytest
 
 from benchmark.config import resolve
-from benchmark.data.prepared import DataError, read_meta
+from benchmark.data.errors import DataError
+from benchmark.data.layout import read_meta
 from benchmark.grid import GridError, Narrowing, expand, load_grid, trial_id_of
 from benchmark.models import register, unregister
 
@@ -52,7 +53,7 @@ def test_expansion_axes_and_full_configs(data_root, toy_models, tmp_path):
     described = [(t.model, t.config.get("matcher"), t.seed, t.config.get("beta")) for t in trials]
     # block 1: toy-gen x {none, mddm} x seeds {0,1}; toy-graph has no matcher axis -> 2 trials
     assert described[:6] == [("toy-gen", "none", 0, None), ("toy-gen", "none", 1, None),
-                             ("toy-gen", "mddm", 0, None), ("toy-gen", "mddm", 1, None),
+                             ("toy-gen", "mddm", 0, 0.5), ("toy-gen", "mddm", 1, 0.5),
                              ("toy-graph", None, 0, None), ("toy-graph", None, 1, None)]
     # block 2: the sweep axis expands, params apply
     assert described[6:] == [("toy-gen", "godm", 5, b) for b in (0.0, 0.5, 1.0)]
@@ -117,7 +118,7 @@ def test_narrowing(data_root, toy_models, tmp_path):
     assert moved[0].dataset_version == read_meta("tiny-notext")["version"]
     # --set reaches only the models that declare the key, and overrides the grid's params and sweep
     beta = expand(path, Narrowing(params={"beta": 0.3, "layers": 4}))
-    assert {t.config.get("beta") for t in beta if t.model == "toy-gen"} == {0.3}
+    assert {t.config.get("beta") for t in beta if t.model == "toy-gen" and t.matcher != "none"} == {0.3}
     assert "beta" not in beta[4].config and beta[4].config["layers"] == 4
     assert len({t.trial_id for t in beta}) == 6 + 1  # the sweep collapses onto one point
 
@@ -136,12 +137,16 @@ def test_errors_name_the_problem(data_root, toy_models, tmp_path):
     path = grid_file(tmp_path, GRID)
     with pytest.raises(GridError, match="no model of the grid declares 'hiden'"):
         expand(path, Narrowing(params={"hiden": 1}))
-    with pytest.raises(GridError, match="--models nope not in grid"):
+    with pytest.raises(GridError, match="--models: unknown model 'nope'"):
         expand(path, Narrowing(models=["nope"]))
+    with pytest.raises(GridError, match="--models multvae not in grid"):
+        expand(path, Narrowing(models=["multvae"]))
     with pytest.raises(GridError, match="leaves no trial"):
         expand(path, Narrowing(models=["toy-graph"], matchers=["mddm"]))
-    with pytest.raises(DataError, match="python -m benchmark.data prepare not-prepared"):
+    with pytest.raises(GridError, match="unknown dataset 'not-prepared'"):
         expand(path, Narrowing(datasets=["not-prepared"]))
+    with pytest.raises(DataError, match=r"dataset .amazon. is not prepared: run `python -m benchmark.data prepare"):
+        expand(path, Narrowing(datasets=["amazon"]))
 
 
 @pytest.mark.parametrize("name", ["table2", "table3", "sparsity", "activity", "ablation", "beta", "default", "smoke"])

@@ -103,7 +103,7 @@ def test_bad_command_line_is_a_clear_error(data_root, tmp_path):
     bad = run(["--grid", "smoke", "--set", "hiden=3", "--dry-run"], data_root, tmp_path)
     assert bad.returncode == 2 and "no model of the grid declares 'hiden'" in bad.stderr
     missing = run(["--grid", "smoke", "--datasets", "absent", "--dry-run"], data_root, tmp_path)
-    assert missing.returncode == 2 and "python -m benchmark.data prepare absent" in missing.stderr
+    assert missing.returncode == 2 and "unknown dataset 'absent'" in missing.stderr
 
 
 def free_port() -> int:

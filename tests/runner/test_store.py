@@ -6,7 +6,7 @@ import multiprocessing
 import pandas as pd
 import pytest
 
-from benchmark.execute import execute_trial
+from benchmark.execute import run_and_store
 from benchmark.store import PER_USER_COLUMNS, RecordExists, ResultStore
 
 
@@ -69,7 +69,7 @@ def test_a_failing_rerun_keeps_the_stored_result(data_root, tmp_path):
     store = ResultStore("g", root=tmp_path)
     store.write_finished("t1", record())
     before = (tmp_path / "g/trials/t1/record.json").read_bytes()
-    outcome = execute_trial("t1", "g", {"model": "multvae", "dataset": "tiny", "seed": 0}, "stale-version",
+    outcome = run_and_store("t1", "g", {"model": "multvae", "dataset": "tiny", "seed": 0}, "stale-version",
                             str(tmp_path), threads=1, force=True)
     assert outcome["status"] == "failed" and "changed since the grid was expanded" in outcome["error"]
     assert (tmp_path / "g/trials/t1/record.json").read_bytes() == before
@@ -104,11 +104,13 @@ def test_index_columns(tmp_path):
     frame = pd.read_csv(tmp_path / "g/index.csv")
     assert list(frame.columns[:12]) == ["trial_id", "grid", "model", "dataset", "matcher", "formulation", "seed",
                                         "beta", "best_epoch", "epochs_run", "total_s", "s_per_epoch"]
-    assert {"test_recall@20", "test_ndcg@20", "test_recall@10", "valid_recall@20", "valid_ndcg@20"} <= set(frame.columns)
+    assert {"test_recall@20", "test_ndcg@20", "test_recall@10", "valid_recall@20",
+            "valid_ndcg@20"} <= set(frame.columns)
     rows = frame.set_index("trial_id")
     assert rows.loc["a", "test_recall@20"] == 0.2 and rows.loc["b", "valid_recall@20"] == pytest.approx(0.41)
     assert rows.loc["c", "matcher"] == "none" and math.isnan(rows.loc["c", "beta"])
     assert pd.isna(rows.loc["c", "formulation"]) and rows.loc["a", "beta"] == 0.5
+    assert list(frame.columns[12:15]) == ["code_hash", "commit", "dirty"] and frame["code_hash"].isna().all()
     pd.testing.assert_frame_equal(store.index(), frame)
 
 

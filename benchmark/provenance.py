@@ -1,0 +1,151 @@
+"""Which code made a record: a content hash of the source that determines one model's results.
+
+A trial's id hashes its config and data, not the code, so a record made by other code keeps its
+id. The runner tells such records apart by `code_hash`: a sha256 over the sorted (path, bytes) of
+
+    - the model's module and every repo module it imports, transitively (an AST scan of `import`
+      and `from` statements, those inside functions included, limited to benchmark/dmrec/baselines),
+    - the same closure for the trial code (`benchmark/trial.py`, `benchmark/config.py`), the
+      training loop (`benchmark/training/**`) and the data preparation (`benchmark/data/**`),
+    - the yaml beside each of those modules, the model's defaults yaml and `benchmark/protocol.yaml`.
+
+Left out on purpose (they cannot change a number): the analysis, the runner's command line,
+scheduling, progress and storage code, docs and tests. So an edit to one model's file makes only
+that model's trials stale.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import subprocess
+from functools import cache
+from pathlib import Path
+
+from benchmark.models import get_spec
+from benchmark.paths import REPO_ROOT
+
+PACKAGES = ("benchmark", "dmrec", "baselines")
+# modules that decide nothing about a trial's numbers, and are not followed when imported
+EXCLUDED = ("benchmark.analysis", "benchmark.run", "benchmark.schedule", "benchmark.progress",
+            "benchmark.store", "benchmark.execute", "benchmark.provenance", "benchmark.perf",
+            "benchmark.models")  # the registry: the module a name points to is hashed itself
+ROOT_MODULES = ("benchmark.trial", "benchmark.config")
+ROOT_FOLDERS = ("benchmark/training", "benchmark/data")
+EXTRA_FILES = ("benchmark/protocol.yaml",)
+
+
+def _excluded(module: str) -> bool:
+    return any(module == e or module.startswith(e + ".") for e in EXCLUDED)
+
+
+def _module_file(module: str, root: Path) -> Path | None:
+    """The repo file of a dotted module name, or None outside the repo's packages."""
+    if module.split(".")[0] not in PACKAGES or _excluded(module):
+        return None
+    base = root.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path: Path, root: Path) -> set[str]:
+    """Dotted names a module imports anywhere in its body (parents included: importing a.b runs a)."""
+    tree = ast.parse(path.read_bytes(), filename=str(path))
+    package = _module_name(path, root)
+    if path.name != "__init__.py":
+        package = package.rpartition(".")[0]
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)  # `from pkg import module`
+    with_parents = set()
+    for name in names:
+        parts = name.split(".")
+        with_parents.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return with_parents
+
+
+def code_files(model: str, root: Path = REPO_ROOT) -> list[Path]:
+    """Every file whose bytes can change a trial of `model`, sorted."""
+    spec = get_spec(model)
+    target = spec.target if isinstance(spec.target, str) else f"{spec.target.__module__}:"
+    starts = [target.partition(":")[0], *ROOT_MODULES]
+    for folder in ROOT_FOLDERS:
+        starts += [_module_name(p, root) for p in sorted((root / folder).rglob("*.py"))]
+    seen: set[Path] = set()
+    queue = [f for f in (_module_file(m, root) for m in starts) if f is not None]
+    while queue:
+        path = queue.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for name in imported_modules(path, root):
+            found = _module_file(name, root)
+            if found is not None and found not in seen:
+                queue.append(found)
+    files = set(seen)
+    files.update(p.with_suffix(".yaml") for p in seen if p.with_suffix(".yaml").is_file())
+    files.update(root / extra for extra in EXTRA_FILES if (root / extra).is_file())
+    defaults = spec.defaults_path()
+    if defaults.is_file():
+        files.add(defaults.resolve())
+    return sorted(files)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:  # a user model outside the repo: its absolute path is part of its identity
+        return path.resolve().as_posix()
+
+
+def _git(*args: str, root: Path) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, cwd=str(root))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+@cache
+def code_provenance(model: str, root: Path = REPO_ROOT) -> dict:
+    """{"commit", "dirty", "code_hash", "code_files"} for `model`, computed once per process.
+
+    `dirty` is True when git reports a change to any of those files (None outside a git checkout)."""
+    files = code_files(model, root)
+    digest = hashlib.sha256()
+    for path in sorted(files, key=lambda p: _relative(p, root)):
+        name, data = _relative(path, root).encode(), path.read_bytes()
+        digest.update(len(name).to_bytes(8, "big") + name + len(data).to_bytes(8, "big") + data)
+    commit = _git("rev-parse", "HEAD", root=root)
+    inside = [_relative(p, root) for p in files if not Path(_relative(p, root)).is_absolute()]
+    status = _git("status", "--porcelain", "--", *inside, root=root) if commit is not None else None
+    return {"commit": commit.strip() or None if commit else None,
+            "dirty": None if status is None else bool(status.strip()),
+            "code_hash": digest.hexdigest(), "code_files": len(files)}
+
+
+def is_stale(record: dict) -> bool:
+    """A record made by other code than today's for its model (or with no provenance at all)."""
+    stored = record.get("provenance")
+    if not isinstance(stored, dict) or not isinstance(stored.get("code_hash"), str):
+        return True
+    model = record.get("config", {}).get("model")
+    try:
+        return stored["code_hash"] != code_provenance(model)["code_hash"]
+    except KeyError:  # a model no longer registered: nothing today can reproduce it
+        return True
