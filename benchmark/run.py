@@ -24,6 +24,7 @@ import yaml
 from benchmark.config import ConfigError
 from benchmark.data.errors import DataError
 from benchmark.grid import Grid, GridError, Narrowing, Trial, expand, load_grid, shard
+from benchmark.schedule import ScheduleError, check_request
 from benchmark.store import ResultStore, StoreUnwritable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -226,8 +227,9 @@ def _main(args) -> int:
         dry_run(grid, trials, store)
         return EXIT_OK
     try:
+        check_request(args.cpus_per_trial, args.gpus_per_trial)  # what needs no cluster to refuse
         store.check_writable()
-    except StoreUnwritable as error:
+    except (ScheduleError, StoreUnwritable) as error:
         _error(error)
         return EXIT_USAGE
     return run_grid(grid, trials, store, args)
@@ -262,6 +264,9 @@ def run_grid(grid: Grid, trials: list[Trial], store: ResultStore, args) -> int:
             stored = len({t.trial_id for t in todo} & (store.finished_ids() - before))
             print(f"\ninterrupted: {stored} trials stored, rerun the same command to resume", file=sys.stderr)
             return EXIT_INTERRUPTED
+        except ScheduleError as error:  # a request the cluster can never hold: nothing was submitted
+            _error(error)
+            return EXIT_USAGE
         except StoreUnwritable as error:
             _error(error)
             return EXIT_FAILED

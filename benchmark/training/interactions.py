@@ -30,20 +30,34 @@ class SparseRows:
         self.values = torch.as_tensor(matrix.data.astype(np.float32), device=device)
         self.row_counts = self.indptr[1:] - self.indptr[:-1]
 
-    def to(self, device) -> "SparseRows":
-        for name in ("indptr", "indices", "values", "row_counts"):
+    FIELDS = ("indptr", "indices", "values", "row_counts")
+
+    def to(self, device) -> SparseRows:
+        """Moves this matrix to `device` (in place)."""
+        for name in self.FIELDS:
             setattr(self, name, getattr(self, name).to(device))
         return self
+
+    def copy_to(self, device) -> SparseRows:
+        """This matrix on `device`, leaving this one where it is (itself when already there)."""
+        if self.indptr.device == torch.device(device):
+            return self
+        copy = object.__new__(SparseRows)
+        copy.shape = self.shape
+        for name in self.FIELDS:
+            setattr(copy, name, getattr(self, name).to(device))
+        return copy
 
     def _gather(self, rows: torch.Tensor):
         rows = rows.to(self.indptr.device)
         counts = self.row_counts[rows]  # (B,)
         starts = self.indptr[rows]
-        batch_row = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), counts)
-        offsets = torch.arange(int(counts.sum()), device=rows.device) - torch.repeat_interleave(
-            torch.cumsum(counts, 0) - counts, counts
+        total = int(counts.sum())  # the batch's entry count: the one host read a gather needs (a shape)
+        batch_row = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), counts, output_size=total)
+        offsets = torch.arange(total, device=rows.device) - torch.repeat_interleave(
+            torch.cumsum(counts, 0) - counts, counts, output_size=total
         )
-        positions = torch.repeat_interleave(starts, counts) + offsets
+        positions = torch.repeat_interleave(starts, counts, output_size=total) + offsets
         return batch_row, self.indices[positions], self.values[positions]
 
     def dense(self, rows: torch.Tensor) -> torch.Tensor:

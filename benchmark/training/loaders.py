@@ -2,6 +2,10 @@
 
 Both yield RecBole `Interaction`s, so a model's `calculate_loss` reads them as it would RecBole's
 own loaders; both draw from one seeded torch generator, so a seed fixes the batch order.
+
+`epoch(device)` is what the trainer iterates: on a GPU the whole epoch's batches are drawn on the
+host with the same generator calls as on CPU (so a seed gives the same batches on any device) and
+cross to the device in one copy, not one per step.
 """
 from __future__ import annotations
 
@@ -29,7 +33,12 @@ class UserBatchLoader:
         return (len(self.users) + self.batch_size - 1) // self.batch_size
 
     def __iter__(self):
+        return self.epoch("cpu")
+
+    def epoch(self, device="cpu"):
+        """One epoch of batches on `device` (one host-to-device copy)."""
         users = self.users[torch.randperm(len(self.users), generator=self.generator)] if self.shuffle else self.users
+        users = users.to(device)
         for start in range(0, len(users), self.batch_size):
             yield Interaction({self.uid_field: users[start:start + self.batch_size]})
 
@@ -39,7 +48,8 @@ class PairBatchLoader:
     `num_negatives` items drawn uniformly among the items the user has not seen in training
     (rejection sampling; item 0, RecBole's padding, is never drawn)."""
 
-    def __init__(self, dataset, batch_size: int, generator: torch.Generator, num_negatives: int = 1, neg_field: str | None = None):
+    def __init__(self, dataset, batch_size: int, generator: torch.Generator, num_negatives: int = 1,
+                 neg_field: str | None = None):
         self.dataset = dataset
         self.batch_size = batch_size
         self.generator = generator
@@ -77,17 +87,43 @@ class PairBatchLoader:
             negatives[pending] = torch.randint(1, self.n_items, (len(pending),), generator=self.generator)
         return negatives.view(shape)
 
-    def __iter__(self):
+    def _host_batches(self):
+        """(users, items, negatives) of each batch, drawn on the host in the one order a seed fixes."""
         order = torch.randperm(len(self.users), generator=self.generator)
         for start in range(0, len(order), self.batch_size):
             index = order[start:start + self.batch_size]
             users, items = self.users[index], self.items[index]
-            negatives = self.sample_negatives(users)
-            yield Interaction({
-                self.uid_field: users,
-                self.iid_field: items,
-                self.neg_field: negatives.squeeze(1) if self.num_negatives == 1 else negatives,
-            })
+            yield users, items, self.sample_negatives(users)
+
+    def _interaction(self, users, items, negatives) -> Interaction:
+        return Interaction({
+            self.uid_field: users,
+            self.iid_field: items,
+            self.neg_field: negatives.squeeze(1) if self.num_negatives == 1 else negatives,
+        })
+
+    def __iter__(self):
+        return self.epoch("cpu")
+
+    def epoch(self, device="cpu", one_copy: bool | None = None):
+        """One epoch of batches on `device`. With `one_copy` (the default off the CPU) the epoch's
+        batches are drawn first and cross in one (pairs, 2 + negatives) copy; on the CPU they are
+        streamed. Either way the generator is called in the same order: the same batches."""
+        if one_copy is None:
+            one_copy = torch.device(device).type != "cpu"
+        if not one_copy:
+            for users, items, negatives in self._host_batches():
+                yield self._interaction(users, items, negatives)
+            return
+        sizes, parts = [], []
+        for users, items, negatives in self._host_batches():
+            sizes.append(len(users))
+            parts.append(torch.cat([users.unsqueeze(1), items.unsqueeze(1), negatives], dim=1))
+        if not parts:
+            return
+        table = torch.cat(parts).to(device)  # (pairs, 2 + num_negatives)
+        for chunk in torch.split(table, sizes):
+            yield self._interaction(chunk[:, 0].contiguous(), chunk[:, 1].contiguous(), chunk[:, 2:].contiguous())
 
 
 def make_train_loader(model, dataset, config, generator: torch.Generator):

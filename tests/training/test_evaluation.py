@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 import torch
 
@@ -10,8 +11,13 @@ from benchmark import compat
 compat.install()
 from recbole.evaluator.metrics import NDCG, Recall  # noqa: E402
 
-from benchmark.training.evaluation import RankingTarget, evaluate_full_ranking, ranking_metrics
-from benchmark.training.interactions import SparseRows
+from benchmark.training.evaluation import (  # noqa: E402
+    NonFiniteScores,
+    RankingTarget,
+    evaluate_full_ranking,
+    ranking_metrics,
+)
+from benchmark.training.interactions import SparseRows  # noqa: E402
 
 
 def test_hand_computed_recall_and_ndcg():
@@ -56,7 +62,8 @@ def test_matches_recbole_metrics_on_same_scores():
     train.eliminate_zeros(), test.eliminate_zeros()
     scores = rng.normal(size=(n_users, n_items))
     users = np.flatnonzero(np.diff(test.indptr))
-    target = RankingTarget("test", torch.as_tensor(users), SparseRows(test), SparseRows(train), np.diff(train.indptr)[users])
+    target = RankingTarget("test", torch.as_tensor(users), SparseRows(test), SparseRows(train),
+                           np.diff(train.indptr)[users])
     ks = (5, 10, 20)
     means, per_user = evaluate_full_ranking(_ScoreTable(scores), target, ks=ks, batch_size=7)
 
@@ -75,3 +82,22 @@ def test_matches_recbole_metrics_on_same_scores():
         np.testing.assert_allclose(per_user[f"ndcg@{k}"], ndcg[:, k - 1], rtol=1e-9)
         assert math.isclose(means[f"ndcg@{k}"], ndcg[:, k - 1].mean(), rel_tol=1e-9)
     assert len(per_user["recall@20"]) == len(users)
+
+
+def test_non_finite_scores_fail_but_the_padding_column_may_be_anything():
+    rng = np.random.default_rng(0)
+    train = sp.csr_matrix((rng.random((10, 8)) < 0.3).astype(np.float32))
+    test = sp.csr_matrix((rng.random((10, 8)) < 0.3).astype(np.float32))
+    users = np.flatnonzero(np.diff(test.indptr))
+    target = RankingTarget("test", torch.as_tensor(users), SparseRows(test), SparseRows(train),
+                           np.diff(train.indptr)[users])
+    scores = rng.normal(size=(10, 8))
+    scores[:, 0] = -np.inf  # a model may drop the padding item itself
+    means, _ = evaluate_full_ranking(_ScoreTable(scores), target, ks=(2,))
+    assert np.isfinite(list(means.values())).all()
+    assert target.to("cpu").truth is target.truth  # already there: no copy
+    for bad in (np.nan, np.inf, -np.inf):
+        poisoned = scores.copy()
+        poisoned[users[:2], 3] = bad
+        with pytest.raises(NonFiniteScores, match=f"non-finite scores for 2 of {len(users)} users at epoch 9"):
+            evaluate_full_ranking(_ScoreTable(poisoned), target, ks=(2,), when="epoch 9")

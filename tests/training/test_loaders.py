@@ -18,7 +18,8 @@ def test_user_loader_is_one_pass_over_users_with_training_items(data_root):
     counts = np.diff(train_matrix(train_set).indptr)
     assert sorted(seen.tolist()) == np.flatnonzero(counts).tolist()
     assert 0 not in seen.tolist() and len(loader) == (len(seen) + 9) // 10
-    again = torch.cat([b[train_set.uid_field] for b in UserBatchLoader(train_set, 10, torch.Generator().manual_seed(0))])
+    again = torch.cat([b[train_set.uid_field]
+                       for b in UserBatchLoader(train_set, 10, torch.Generator().manual_seed(0))])
     assert torch.equal(seen, again)  # the seed fixes the order
 
 
@@ -52,4 +53,21 @@ def test_sparse_rows_dense_and_matmul_match_dense_algebra():
     weight = torch.as_tensor(rng.normal(size=(20, 4)), dtype=torch.float32)
     np.testing.assert_allclose(rows.matmul(users, weight).numpy(), dense @ weight.numpy(), rtol=1e-5, atol=1e-6)
     scaled = torch.as_tensor(dense * 2)
-    np.testing.assert_allclose(rows.matmul(users, weight, row_values=scaled).numpy(), 2 * dense @ weight.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rows.matmul(users, weight, row_values=scaled).numpy(), 2 * dense @ weight.numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_one_copy_epoch_gives_the_streamed_batches(data_root):
+    """The GPU path (whole epoch drawn on the host, one copy) draws exactly the CPU path's batches."""
+    train_set = _train_set(data_root)
+    streamed, copied = (PairBatchLoader(train_set, 16, torch.Generator().manual_seed(3), num_negatives=4,
+                                        neg_field="neg") for _ in range(2))
+    for _ in range(2):  # two epochs: the generator advances alike
+        a, b = list(streamed.epoch("cpu")), list(copied.epoch("cpu", one_copy=True))
+        assert len(a) == len(b) == len(streamed)
+        for x, y in zip(a, b, strict=True):
+            for field in ("user_id", "item_id", "neg"):
+                assert torch.equal(x[field], y[field]) and y[field].is_contiguous()
+    users = UserBatchLoader(train_set, 10, torch.Generator().manual_seed(0))
+    same_seed = UserBatchLoader(train_set, 10, torch.Generator().manual_seed(0))
+    assert all(torch.equal(x["user_id"], y["user_id"]) for x, y in zip(same_seed, users.epoch("cpu"), strict=True))
