@@ -11,7 +11,7 @@ The clamp is the identity inside that range (which holds any Gaussian a recommen
 the released models' log-variances stay within a few units of 0), so values and gradients there
 are exact; beyond it the gradient with respect to the log-variance is 0. Ratios are formed as
 exp(logvar_a - logvar_b) rather than var_a / var_b, so tiny variances never divide by zero.
-`eps` reproduces the released code's 1e-7 inside divisions and logs (README, "The two formulations").
+`eps` reproduces the released code's 1e-7 inside divisions and logs (docs/dmrec.md, "The two formulations").
 """
 from __future__ import annotations
 

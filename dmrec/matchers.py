@@ -12,7 +12,7 @@ p = p_varphi(z | s_u) (None for the plain base) and beta. It returns a `Matched`
 Each registered name has a `paper` and a `released` function (config `formulation`):
 
     paper      the paper's equations; reconstruction and prediction from q
-    released   what the public Mult-VAE code computes (README, "The two formulations"): the decoder
+    released   what the public Mult-VAE code computes (docs/dmrec.md, "The two formulations"): the decoder
                reads the summed Gaussian s = (mu_q + mu_p, logvar_q + logvar_p), the ELBO's KL
                is taken on s, KLs between two Gaussians carry 1e-7 in divisions and logs
 
@@ -21,13 +21,22 @@ Names: `none` (plain base), `godm`, `cpdm`, `mddm` (DMRec-G/C/M) and the ablatio
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import torch
 
-from dmrec.divergences import (Gaussian, kl_divergence, kl_to_standard_normal, moment_matched_mixture,
-                               parameter_average, summed, wasserstein2, wasserstein2_squared)
+from dmrec.divergences import (
+    Gaussian,
+    kl_divergence,
+    kl_to_standard_normal,
+    moment_matched_mixture,
+    parameter_average,
+    summed,
+    wasserstein2,
+    wasserstein2_squared,
+)
 
 RELEASED_EPS = 1e-7  # the released code's 10e-8 inside divisions, logs and the W2 square root
 FORMULATIONS = ("released", "paper")

@@ -13,7 +13,7 @@ from benchmark.trial import build_recbole
 
 def build_model(model: str, dataset: str = "tiny", **overrides):
     config = resolve(model, dataset, {"train_batch_size": 32, **overrides})
-    recbole_config, cls, (train_set, valid_set, test_set) = build_recbole(config)
+    recbole_config, cls, (train_set, valid_set, _) = build_recbole(config)
     torch.manual_seed(0)
     return cls(recbole_config, train_set), recbole_config, train_set, valid_set
 

@@ -10,11 +10,10 @@ from benchmark import compat
 
 compat.install()
 
+import recbole  # noqa: E402
 from recbole.config import Config  # noqa: E402
 from recbole.data import create_dataset  # noqa: E402
 from recbole.quick_start import run_recbole  # noqa: E402
-
-import recbole  # noqa: E402
 
 ML100K = Path(recbole.__file__).parent / "dataset_example"
 

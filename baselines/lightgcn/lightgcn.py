@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 from recbole.model.abstract_recommender import GeneralRecommender
 from recbole.utils import InputType
+from torch import nn
 
 from baselines.lightgcn.graph import LAYER_COMBINATIONS, drop_edges, normalized_adjacency, propagate
 from baselines.losses import bpr_loss, l2_rows

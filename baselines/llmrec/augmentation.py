@@ -46,7 +46,8 @@ class ProxySettings:
     seed: int = 2025
 
 
-def sample_unseen(users: torch.Tensor, seen_keys: torch.Tensor, n_items: int, generator: torch.Generator) -> torch.Tensor:
+def sample_unseen(users: torch.Tensor, seen_keys: torch.Tensor, n_items: int,
+                  generator: torch.Generator) -> torch.Tensor:
     """(B,) items in 1..N-1 not in the user's training set (rejection sampling on sorted keys)."""
     items = torch.randint(1, n_items, users.shape, generator=generator)
     while True:

@@ -18,7 +18,7 @@ STAND_IN_WARNING = ("STAND-IN RANDOM TEXT VECTORS: for speed runs only; they car
 
 @dataclass(frozen=True)
 class PrepareOptions:
-    """The options of `python -m benchmark.data prepare` (see the README, "Datasets")."""
+    """The options of `python -m benchmark.data prepare` (see docs/datasets.md)."""
 
     source: Path | None = None  # input folder; None: the builder's default
     encoder: str | None = None  # sentence-transformers name or folder; None: the builder's default

@@ -1,7 +1,7 @@
 """Full-ranking evaluation: every item not in the user's training set is a candidate.
 
 Recall@K = hits in the top K / |test items of u|; NDCG@K = DCG@K / IDCG over min(K, |test items|)
-(the paper's protocol; README, "The protocol"). Users without items in the evaluated split are not
+(the paper's protocol; docs/models/index.md, "The protocol"). Users without items in the evaluated split are not
 evaluated. The metrics are computed in torch on the scoring device, batch by batch, kept per user on the device and
 moved to the host once per evaluation. Non-finite scores (NaN/inf weights) fail the evaluation:
 ranking NaNs returns an arbitrary top K, which once stored the same Recall@20 for every model.

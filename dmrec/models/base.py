@@ -121,14 +121,15 @@ class MultinomialHead(nn.Linear):
             buffer = self._workspace = torch.empty(rows, self.out_features, dtype=like.dtype, device=like.device)
         return buffer[:rows]
 
-    def loss(self, hidden: torch.Tensor, batch: "UserBatch", target_values: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(self, hidden: torch.Tensor, batch: UserBatch, target_values: torch.Tensor | None = None) -> torch.Tensor:
         """-1/B sum_u log p(x_u | hidden_u): x_u the binary, undropped rows by default, or
         `target_values` (nnz,) at the batch's entries."""
         if target_values is None:
             weights, totals = torch.ones_like(batch.values), batch.counts
         else:
             weights = target_values
-            totals = torch.zeros(len(batch), dtype=weights.dtype, device=weights.device).index_add_(0, batch.rows, weights)
+            totals = torch.zeros(len(batch), dtype=weights.dtype, device=weights.device)
+            totals.index_add_(0, batch.rows, weights)
         columns = batch.items - 1  # real item i is the head's output i - 1
         return _LinearMultinomialNLL.apply(hidden, self.weight, self.bias, self.workspace(len(hidden), hidden),
                                            batch.rows, columns, weights.to(hidden.dtype), totals.to(hidden.dtype))

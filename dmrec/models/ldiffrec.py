@@ -1,6 +1,7 @@
 """LDiffRec: a DMRec base model (see the class docstring)."""
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -81,7 +82,7 @@ class Denoiser(nn.Module):
         self.time_layer = nn.Linear(time_dim, time_dim)
         dims = [latent_dim + time_dim, *hidden_dims, latent_dim]
         layers: list[nn.Module] = []
-        for d_in, d_out in zip(dims[:-1], dims[1:]):
+        for d_in, d_out in itertools.pairwise(dims):
             layers += [nn.Linear(d_in, d_out), nn.Tanh()]
         self.layers = nn.Sequential(*layers[:-1])
         self.dropout = nn.Dropout(dropout)
@@ -160,7 +161,8 @@ class LatentDiffusion(nn.Module):
             self.loss_history[step, :len(kept)] = kept
             self.history_count[step] = len(kept)
 
-    def training_loss(self, denoiser: nn.Module, x_start: torch.Tensor, reweight: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def training_loss(self, denoiser: nn.Module, x_start: torch.Tensor,
+                      reweight: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """((B,) importance-weighted per-sample losses, (B, d) predicted z_0)."""
         t, pt = self.sample_timesteps(len(x_start), x_start.device)
         x_t = self.q_sample(x_start, t, torch.randn_like(x_start))
@@ -229,7 +231,7 @@ class LDiffRec(GenerativeRecommender):
         sizes = group_latent_sizes(labels, max(self.n_clusters, 1), self.latent_dim)
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         mask = torch.zeros(self.n_items, 2 * self.latent_dim)
-        for c, (start, size) in enumerate(zip(offsets, sizes)):
+        for c, (start, size) in enumerate(zip(offsets, sizes, strict=True)):
             members = torch.as_tensor(np.flatnonzero(labels == c))
             mask[members.unsqueeze(1), torch.arange(start, start + size)] = 1.0  # mean coordinates
             mask[members.unsqueeze(1), torch.arange(self.latent_dim + start, self.latent_dim + start + size)] = 1.0
@@ -241,8 +243,9 @@ class LDiffRec(GenerativeRecommender):
         self.decoder = MultinomialHead(self.latent_dim, self.n_items)
         self.denoiser = Denoiser(self.latent_dim, list(config["mlp_dims"]), int(config["time_embedding_size"]),
                                  float(config["denoiser_dropout"]))
-        self.diffusion = LatentDiffusion(int(config["steps"]), str(config["noise_schedule"]), float(config["noise_scale"]),
-                                         float(config["noise_min"]), float(config["noise_max"]), bool(config["beta_fixed"]))
+        self.diffusion = LatentDiffusion(int(config["steps"]), str(config["noise_schedule"]),
+                                         float(config["noise_scale"]), float(config["noise_min"]),
+                                         float(config["noise_max"]), bool(config["beta_fixed"]))
         self.build_language_branch(dataset, self.latent_dim, int(config["pmn_hidden_size"]))
         self.initialize_weights()
         self.init_group_encoders(labels, offsets, sizes)
@@ -253,7 +256,7 @@ class LDiffRec(GenerativeRecommender):
         only: Xavier-normal (fans |I_c| and 2 d_c) with a zero bias, or nn.Linear's default
         U(-1/sqrt(|I_c|), 1/sqrt(|I_c|)) for weights and bias. Row 0 (padding) stays 0."""
         scale = torch.zeros(2 * self.latent_dim)
-        for c, (start, size) in enumerate(zip(offsets, sizes)):
+        for c, (start, size) in enumerate(zip(offsets, sizes, strict=True)):
             members = max(int((labels[1:] == c).sum()), 1)
             if self.weight_init == "xavier":
                 value = math.sqrt(2.0 / (members + 2 * size))

@@ -42,7 +42,8 @@ def test_released_preset_and_standin_defaults_resolve(name):
 def test_dataset_defaults_follow_the_released_configs():
     assert resolve("rlmrec_c", "steam")["kd_weight"] == 1e-3 and resolve("rlmrec_c", "steam")["kd_temperature"] == 0.1
     yelp = resolve("rlmrec_g", "yelp")
-    assert (yelp["mask_ratio"], yelp["recon_weight"], yelp["recon_temperature"], yelp["n_layers"]) == (0.05, 0.01, 0.1, 2)
+    settings = (yelp["mask_ratio"], yelp["recon_weight"], yelp["recon_temperature"], yelp["n_layers"])
+    assert settings == (0.05, 0.01, 0.1, 2)
     assert resolve("alpharec_star", "amazon")["user_input"] == "average"
     assert resolve("alpharec", "amazon")["user_input"] == "items_mean"
 
@@ -71,7 +72,8 @@ def test_alpharec_user_inputs(data_root):
     star, *_ = build_model("alpharec_star")
     assert np.allclose(star.inputs[:n_users].numpy(), 0.5 * (expected_mean + own), atol=1e-5)
     assert star.num_negatives == 256 and not hasattr(star, "user_embedding")
-    assert np.allclose(mean_of_item_vectors(train_matrix(train_set), torch.as_tensor(items)).numpy(), expected_mean, atol=1e-5)
+    mean = mean_of_item_vectors(train_matrix(train_set), torch.as_tensor(items)).numpy()
+    assert np.allclose(mean, expected_mean, atol=1e-5)
 
 
 def test_alpharec_scores_are_cosines(data_root):

@@ -1,5 +1,5 @@
 """Each matcher, in each formulation, against its defining formula written out here in plain torch
-(README, "The two formulations": the paper's equations and the released code's departures)."""
+(docs/dmrec.md, "The two formulations": the paper's equations and the released code's departures)."""
 import pytest
 import torch
 

@@ -35,7 +35,7 @@ def test_text_matcher_without_text_is_a_data_error(data_root, base):
 
 
 def test_sparse_pmn_path_equals_dense_computation(data_root):
-    net, config, train_set, _ = build_model("multvae", matcher="mddm", dropout=0.5)
+    net, _, train_set, _ = build_model("multvae", matcher="mddm", dropout=0.5)
     users = torch.arange(1, 40)
     items = torch.as_tensor(text_vectors(train_set, "item"))
     own = torch.as_tensor(text_vectors(train_set, "user"))[users]
@@ -79,7 +79,7 @@ def test_multinomial_head_equals_dense_log_softmax(data_root):
         value = head.loss(hidden, batch, values)
         grads = torch.autograd.grad(value, params)
         assert value.item() == pytest.approx(reference.item(), rel=1e-12)
-        assert all(torch.allclose(g, e, atol=1e-12) for g, e in zip(grads, expected_grads))
+        assert all(torch.allclose(g, e, atol=1e-12) for g, e in zip(grads, expected_grads, strict=True))
 
 
 def test_multinomial_head_refuses_a_reused_workspace(data_root):

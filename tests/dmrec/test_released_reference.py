@@ -25,10 +25,10 @@ from recbole.data.interaction import Interaction
 from torch import nn
 
 from benchmark.config import resolve
-from benchmark.grid import load_grid
 from benchmark.data.prepared import PreparedDataset, write_prepared
 from benchmark.data.runtime import external_ids
-from benchmark.trial import build_recbole
+from benchmark.grid import load_grid
+from benchmark.trial import build_recbole, train_and_evaluate
 from dmrec.models.base import MultinomialHead
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "released_dmrec" / "released_reference.npz"
@@ -271,8 +271,11 @@ def check_multvae_init(net) -> None:
 
 @pytest.mark.parametrize("departure", ["normalize_input", "padding_logit", "xavier_init", "validation_offset"])
 def test_each_known_departure_fails_the_comparison(released_dataset, reference, departure, monkeypatch):
-    if departure == "validation_offset":
-        pytest.skip("the validation schedule is the trainer's (benchmark/training): tested there")
+    if departure == "validation_offset":  # the fixture runs no training loop: train 7 epochs and read the curve
+        assert validated_epochs(reference) == [1, 4, 7]
+        with pytest.raises(AssertionError):
+            assert validated_epochs(reference, first_eval_epoch=None) == [1, 4, 7]
+        return
     if departure == "xavier_init":  # the fixture supplies the weights: the init check must catch it
         net = build("mddm", reference, dtype=torch.float32, weight_init="xavier")
         with pytest.raises(AssertionError):
@@ -285,6 +288,12 @@ def test_each_known_departure_fails_the_comparison(released_dataset, reference, 
         result = compare_with_released("mddm", reference)
     failed = {failure.split(":")[0] for failure in result.failures}
     assert "mddm/batch0/loss_total" in failed and "mddm/adam/losses" in failed, result.failures
+
+
+def validated_epochs(reference, **overrides) -> list[int]:
+    """The epochs after which a 7-epoch trial with table2's settings validated (its stored curve)."""
+    config = released_config("mddm", float(reference["mddm/config/beta"]), epochs=7, stopping_step=100, **overrides)
+    return [point["epoch"] for point in train_and_evaluate(config)["curve"]]
 
 
 def test_released_init_is_nn_linear_default(released_dataset, reference):
