@@ -10,7 +10,8 @@ import argparse
 import difflib
 import importlib
 import sys
-from importlib import metadata
+
+from benchmark import version
 
 # command -> (module whose main(argv) it runs, what it does)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -21,14 +22,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "perf": ("benchmark.perf", "speed of DMRec against its base, of concurrent trials, of Table 2"),
 }
 EXIT_USAGE = 2
-
-
-def version() -> str:
-    """The installed distribution's version (pyproject.toml's, once `pip install -e .` ran)."""
-    try:
-        return metadata.version("dmrec-bench")
-    except metadata.PackageNotFoundError:
-        return "unknown (not installed; pip install -e .)"
 
 
 def parser() -> argparse.ArgumentParser:

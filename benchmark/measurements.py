@@ -98,3 +98,62 @@ def record_measurement(kind: str, command: list[str], markdown: str, root: Path 
         partial.write_text(text)
         partial.replace(path)
     return history
+
+
+def run_costs(records: list[dict], failed: int = 0) -> str:
+    """The cost of a grid's stored run as Markdown: trials, wall time from the first trial's start to
+    the last one's end (read from the records: `finished_at` minus `timings.total_s`), the summed
+    single-core time, and per (model, matcher) the trials, mean seconds each and epochs run."""
+    if not records:
+        raise ValueError("no finished trials to measure")
+    ends = [dt.datetime.fromisoformat(r["finished_at"]) for r in records]
+    starts = [end - dt.timedelta(seconds=float(r["timings"]["total_s"])) for end, r in zip(ends, records, strict=True)]
+    wall = (max(ends) - min(starts)).total_seconds()
+    total = sum(float(r["timings"]["total_s"]) for r in records)
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for record in records:
+        config = record["config"]
+        groups.setdefault((config["model"], config.get("matcher") or "none"), []).append(record)
+    lines = [f"{len(records)} finished trials, {failed} failed; wall time from the first trial's start to the last "
+             f"one's end **{wall / 60:.1f} min**; the trials add up to {total:,.0f} s of trial time.", "",
+             "| model | matcher | trials | each, s (mean) | epochs run |", "|---|---|---|---|---|"]
+    for (model, matcher), group in groups.items():
+        seconds = sum(float(r["timings"]["total_s"]) for r in group) / len(group)
+        epochs = sorted(int(r["epochs_run"]) for r in group)
+        span = f"{epochs[0]}" if epochs[0] == epochs[-1] else f"{epochs[0]}-{epochs[-1]}"
+        lines.append(f"| {model} | {matcher} | {len(group)} | {seconds:.0f} | {span} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m benchmark.measurements run-costs --grid G`: record a stored run's cost as `<G>-run`."""
+    import argparse
+    import sys
+
+    from benchmark import version
+    from benchmark.store import ResultStore
+
+    parser = argparse.ArgumentParser(prog="python -m benchmark.measurements",
+                                     description="Write a measurement file under docs/measurements/.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    costs = commands.add_parser("run-costs", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                help="wall time and per-model costs of a grid's stored trials")
+    costs.add_argument("--grid", required=True, help="the grid whose stored trials to measure")
+    costs.add_argument("--command", default="./run_all.sh", help="the command that ran the grid (recorded as is)")
+    costs.add_argument("--results", help="results root (default: $DMREC_RESULTS, else <repo>/results)")
+    args = parser.parse_args(argv)
+    store = ResultStore(args.grid, Path(args.results) if args.results else None)
+    try:
+        markdown = run_costs(store.records(), len(store.failed_ids()))
+    except ValueError as error:
+        print(f"error: {store.folder}: {error}", file=sys.stderr)
+        return 1
+    path = record_measurement(f"{args.grid}-run", shlex.split(args.command), markdown)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

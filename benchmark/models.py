@@ -26,6 +26,8 @@ import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmark import version
+
 # What a model is to the analysis: Table 2 pairs generative bases with DMRec's matchers, Table 3
 # sets the LM-enhanced and ID baselines (and user-added models) against DMRec-M.
 ROLES = ("generative_base", "lm_baseline", "id_baseline", "user")
@@ -148,15 +150,6 @@ register("alpharec_star", "baselines.alpharec.alpharec:AlphaRec",
 # Your models: one register(...) line each, below this comment (docs/contributing.md, "Add a model").
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("dmrec-bench")
-    except PackageNotFoundError:
-        return "unknown (not installed; pip install -e .)"
-
-
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
     """Shows real defaults; an option whose default is "not given" says what that means in its help."""
 
@@ -168,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmark.models",
                                      description="The registered models: name, role, display name, description.",
                                      formatter_class=_Help)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     listing = commands.add_parser("list", help="one line per registered model", formatter_class=_Help)
     listing.add_argument("--role", choices=ROLES, default=None, help="only models of this role (default: every role)")

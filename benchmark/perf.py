@@ -45,6 +45,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from benchmark import version
+
 TEXT_DIM = 1536  # RLMRec's text vectors (text-embedding-ada-002)
 VARIANTS = (("Mult-VAE", "none"), ("DMRec-G", "godm"), ("DMRec-C", "cpdm"), ("DMRec-M", "mddm"))
 MATCHER_LABELS = {"none": "base", "godm": "DMRec-G", "cpdm": "DMRec-C", "mddm": "DMRec-M"}
@@ -531,6 +533,7 @@ def concurrency_list(text: str) -> list[int]:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmark.perf", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the models run")
     p.add_argument("--dataset", default="amazon", help="prepared dataset with text vectors (synthetic stand-in "
                    "of its Table 1 shape when not prepared)")

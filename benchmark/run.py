@@ -17,10 +17,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from importlib import metadata
 
 import yaml
 
+from benchmark import version
 from benchmark.config import ConfigError
 from benchmark.data.errors import DataError
 from benchmark.grid import Grid, GridError, Narrowing, Trial, expand, load_grid, shard
@@ -65,17 +65,10 @@ def _shard(value: str) -> tuple[int, int]:
     return i, n
 
 
-def _version() -> str:
-    try:
-        return metadata.version("dmrec-bench")
-    except metadata.PackageNotFoundError:
-        return "unknown (not installed; pip install -e .)"
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmark.run", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--version", action="version", version=f"dmrec-bench {_version()}")
+    p.add_argument("--version", action="version", version=f"dmrec-bench {version()}")
     p.add_argument("--grid", required=True,
                    help="a name in benchmark/grids/ (default, smoke, table2, ...) or a yaml path")
     p.add_argument("--datasets", type=_csv, help="comma list; replaces every block's datasets")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.analysis import reproducibility
-from benchmark.measurements import record_measurement
+from benchmark.measurements import record_measurement, run_costs
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
@@ -178,6 +178,22 @@ def test_record_measurement_writes_latest_and_dated_history(tmp_path):
     assert "`python -m benchmark.perf --repeats 1`" in text and text.rstrip().endswith("| Mult-VAE | 1.0 |")
     with pytest.raises(ValueError):
         record_measurement("../escape", command, "x", root=tmp_path)
+
+
+def test_run_costs_reads_wall_time_and_per_model_costs_from_the_records():
+    def record(model, matcher, ended, seconds, epochs):
+        return {"config": {"model": model, "matcher": matcher}, "finished_at": ended,
+                "timings": {"total_s": seconds}, "epochs_run": epochs}
+
+    records = [record("multvae", "none", "2026-01-01T00:01:00+00:00", 60.0, 100),  # ran 00:00:00-00:01:00
+               record("multvae", "none", "2026-01-01T00:02:30+00:00", 40.0, 80),
+               record("lightgcn", None, "2026-01-01T00:05:00+00:00", 30.0, 21)]  # ended last: wall 5 min
+    text = run_costs(records, failed=1)
+    assert text.startswith("3 finished trials, 1 failed; wall time from the first trial's start to the last "
+                           "one's end **5.0 min**; the trials add up to 130 s of trial time.")
+    assert "| multvae | none | 2 | 50 | 80-100 |" in text and "| lightgcn | none | 1 | 30 | 21 |" in text
+    with pytest.raises(ValueError):
+        run_costs([])
 
 
 def test_slurm_script_is_a_complete_array_job_over_eight_shards():

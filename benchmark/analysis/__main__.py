@@ -17,6 +17,7 @@ import difflib
 import sys
 from pathlib import Path
 
+from benchmark import version
 from benchmark.analysis.records import NoResults, list_grids, root_or_default
 from benchmark.analysis.report import analyse_grid, write_reports
 from benchmark.analysis.results_table import BadReference, Reference
@@ -54,14 +55,8 @@ def parser() -> argparse.ArgumentParser:
     parse.add_argument("--sparsity-edges", type=_edges, default=None, metavar="E1,E2,E3",
                        help="fixed upper edges of Fig. 3's first three user groups "
                             "(default: the 45/70/90%% user quantiles)")
-    parse.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parse.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     return parse
-
-
-def _version() -> str:
-    from benchmark.models import _version as package_version
-
-    return package_version()
 
 
 def _known_grid_names() -> list[str]:

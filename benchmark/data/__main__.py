@@ -11,6 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
+from benchmark import version
 from benchmark.data.errors import DataError, DataRequestError
 from benchmark.data.layout import list_prepared, prepared_root, read_meta
 
@@ -52,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     formatter = _HelpFormatter
     parser = argparse.ArgumentParser(prog="python -m benchmark.data", formatter_class=formatter, description=(
         f"Prepare datasets under {prepared_root()} (set $DMREC_DATA to move the data root)."))
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="known builders and prepared datasets", formatter_class=formatter)
     prepare = commands.add_parser("prepare", help="build a prepared dataset", formatter_class=formatter,
