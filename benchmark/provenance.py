@@ -7,7 +7,9 @@ id. The runner tells such records apart by `code_hash`: a sha256 over the sorted
       and `from` statements, those inside functions included, limited to benchmark/dmrec/baselines),
     - the same closure for the trial code (`benchmark/trial.py`, `benchmark/config.py`), the
       training loop (`benchmark/training/**`) and the data preparation (`benchmark/data/**`),
-    - the yaml beside each of those modules, the model's defaults yaml and `benchmark/protocol.yaml`.
+    - the yaml beside each of those modules, the model's defaults yaml (and every yaml it `extends`)
+      and `benchmark/protocol.yaml`, each hashed as its parsed values without the `search:` section,
+      so a comment or a tuning range (`python -m benchmark.tune`) never makes a record stale.
 
 Left out on purpose (they cannot change a number): the analysis, the runner's command line,
 scheduling, progress and storage code, docs and tests. So an edit to one model's file makes only
@@ -17,9 +19,12 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
 import subprocess
 from functools import cache
 from pathlib import Path
+
+import yaml
 
 from benchmark.models import get_spec
 from benchmark.paths import REPO_ROOT
@@ -100,10 +105,22 @@ def code_files(model: str, root: Path = REPO_ROOT) -> list[Path]:
     files = set(seen)
     files.update(p.with_suffix(".yaml") for p in seen if p.with_suffix(".yaml").is_file())
     files.update(root / extra for extra in EXTRA_FILES if (root / extra).is_file())
-    defaults = spec.defaults_path()
-    if defaults.is_file():
-        files.add(defaults.resolve())
+    from benchmark.config import defaults_files  # the `extends` chain of the model's yaml
+
+    files.update(path.resolve() for path in defaults_files(model) if path.is_file())
     return sorted(files)
+
+
+def hashed_content(path: Path) -> bytes:
+    """What of a file can change a trial: a module's bytes; a yaml's parsed values without its
+    `search:` section (comments and tuning ranges cannot change a number)."""
+    data = path.read_bytes()
+    if path.suffix != ".yaml":
+        return data
+    content = yaml.safe_load(data) or {}
+    if isinstance(content, dict):
+        content.pop("search", None)
+    return json.dumps(content, sort_keys=True, default=str).encode()
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -129,7 +146,7 @@ def code_provenance(model: str, root: Path = REPO_ROOT) -> dict:
     files = code_files(model, root)
     digest = hashlib.sha256()
     for path in sorted(files, key=lambda p: _relative(p, root)):
-        name, data = _relative(path, root).encode(), path.read_bytes()
+        name, data = _relative(path, root).encode(), hashed_content(path)
         digest.update(len(name).to_bytes(8, "big") + name + len(data).to_bytes(8, "big") + data)
     commit = _git("rev-parse", "HEAD", root=root)
     inside = [_relative(p, root) for p in files if not Path(_relative(p, root)).is_absolute()]

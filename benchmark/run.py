@@ -31,12 +31,12 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 STALE_NOTE = "{} finished trials were made by other code than today's (stale): rerun them with --rerun-stale"
 
 
-def _csv(value: str) -> list[str]:
+def comma_list(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _seeds(value: str):
-    parts = _csv(value)
+def seeds_argument(value: str):
+    parts = comma_list(value)
     try:
         numbers = [int(p) for p in parts]
     except ValueError:
@@ -44,7 +44,7 @@ def _seeds(value: str):
     return numbers[0] if len(numbers) == 1 and "," not in value else numbers
 
 
-def _assignment(value: str) -> tuple[str, object]:
+def key_value_argument(value: str) -> tuple[str, object]:
     key, sep, raw = value.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"--set takes key=value, got '{value}'")
@@ -71,12 +71,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"dmrec-bench {version()}")
     p.add_argument("--grid", required=True,
                    help="a name in benchmark/grids/ (default, smoke, table2, ...) or a yaml path")
-    p.add_argument("--datasets", type=_csv, help="comma list; replaces every block's datasets")
-    p.add_argument("--models", type=_csv, help="comma list; keeps only these models")
-    p.add_argument("--matchers", type=_csv, help="comma list; keeps only these matchers ('none' = no matcher)")
-    p.add_argument("--seeds", type=_seeds,
+    p.add_argument("--datasets", type=comma_list, help="comma list; replaces every block's datasets")
+    p.add_argument("--models", type=comma_list, help="comma list; keeps only these models")
+    p.add_argument("--matchers", type=comma_list, help="comma list; keeps only these matchers ('none' = no matcher)")
+    p.add_argument("--seeds", type=seeds_argument,
                    help="a count n (seeds 0..n-1) or a comma list; replaces every block's seeds")
-    p.add_argument("--set", dest="params", type=_assignment, action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--set", dest="params", type=key_value_argument, action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key (yaml value) for every model that declares it; repeatable; "
                         "not the axes model/dataset/matcher/seed")
     p.add_argument("--shard", type=_shard, metavar="I/N",

@@ -52,7 +52,7 @@ def test_an_unknown_command_suggests_the_closest(capsys):
     assert capsys.readouterr().err == "dmrec-bench: unknown command 'rnu'; did you mean 'run'?\n"
     assert main(["xyzzy"]) == 2
     assert capsys.readouterr().err == "dmrec-bench: unknown command 'xyzzy'; the commands are " \
-                                      "run, data, analysis, models, perf\n"
+                                      "run, data, analysis, models, perf, tune\n"
     assert main([]) == 2 and "required: COMMAND" in capsys.readouterr().err
 
 

@@ -43,11 +43,12 @@ def root_or_default(root: Path | str | None = None) -> Path:
 
 
 def list_grids(root: Path | str | None = None) -> list[str]:
-    """Grids that have a `trials/` folder under the results root."""
+    """Grids that have a `trials/` folder under the results root; not the `<grid>_search` stores of
+    `python -m benchmark.tune` (validation-only samples: their grid's report shows them)."""
     base = root_or_default(root)
     if not base.is_dir():
         return []
-    return sorted(p.name for p in base.iterdir() if (p / "trials").is_dir())
+    return sorted(p.name for p in base.iterdir() if (p / "trials").is_dir() and not p.name.endswith("_search"))
 
 
 def _value_key(value) -> str:

@@ -27,6 +27,7 @@ from benchmark.analysis.roles import model_label, model_order
 from benchmark.analysis.table1 import table1
 from benchmark.analysis.table2 import table2
 from benchmark.analysis.table3 import table3
+from benchmark.analysis.tuned import add_to_report as add_tuned_section
 
 FIGURES = (fig2_convergence, fig3_sparsity, fig4_posterior, fig5_ablation, fig6_beta)
 
@@ -82,6 +83,7 @@ def analyse_grid(grid: str, root: Path, tables_dir: Path, figures_dir: Path,
         except Exception as error:  # noqa: BLE001 (one broken figure must not cost the reader the rest of the report)
             report.results.problems.append(f"{figure.__name__}: FAILED ({type(error).__name__}: {error})")
             traceback.print_exc()
+    add_tuned_section(report, grid, root, tables_dir, figures_dir)  # python -m benchmark.tune's tables
     return report
 
 

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from benchmark.paths import REPO_ROOT
-from benchmark.provenance import code_files, code_provenance, imported_modules, is_stale
+from benchmark.provenance import code_files, code_provenance, hashed_content, imported_modules, is_stale
 
 
 def relative(files):
@@ -101,9 +101,25 @@ def test_dirty_names_an_edit_to_a_models_own_files(tmp_path):
     clean = json.loads(in_clone(root, show, {}))
     assert clean["multvae"]["dirty"] is False and clean["lightgcn"]["dirty"] is False
     assert len(clean["multvae"]["commit"]) == 40
-    (root / "dmrec" / "models" / "multvae.yaml").write_text((root / "dmrec" / "models" / "multvae.yaml").read_text()
-                                                             + "\n# an edit\n")
+    defaults = root / "dmrec" / "models" / "multvae.yaml"
+    defaults.write_text(defaults.read_text().replace("\nhidden_size: 600", "\nhidden_size: 601", 1))
     edited = json.loads(in_clone(root, show, {}))
     assert edited["multvae"]["dirty"] is True and edited["lightgcn"]["dirty"] is False
     assert edited["multvae"]["code_hash"] != clean["multvae"]["code_hash"]
     assert edited["lightgcn"] == clean["lightgcn"]
+
+
+def test_a_yaml_counts_by_its_values_not_its_comments_or_search_ranges(tmp_path):
+    original = (REPO_ROOT / "dmrec" / "models" / "multvae.yaml").read_text()
+    edited = tmp_path / "multvae.yaml"
+    edited.write_text(original.replace("# (int) encoder/decoder", "# (int) the encoder/decoder", 1)
+                      .replace("learning_rate: {low: 1.0e-4,", "learning_rate: {low: 1.0e-5,", 1) + "\n# a comment\n")
+    assert edited.read_text() != original
+    assert hashed_content(edited) == hashed_content(REPO_ROOT / "dmrec" / "models" / "multvae.yaml")
+    edited.write_text(original.replace("\nlatent_dim: 200", "\nlatent_dim: 100", 1))
+    assert hashed_content(edited) != hashed_content(REPO_ROOT / "dmrec" / "models" / "multvae.yaml")
+
+
+def test_a_model_hash_covers_its_extends_chain():
+    star = {path.name for path in code_files("alpharec_star")}
+    assert {"alpharec.yaml", "alpharec_star.yaml", "protocol.yaml"} <= star
