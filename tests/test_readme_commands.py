@@ -47,6 +47,7 @@ NOT_CHEAP = (
     "benchmark.run",                   # any grid but `smoke`, without --dry-run: hours of training
     "benchmark.analysis",              # on grids this test does not run
     "benchmark.perf",                  # minutes of timing
+    "benchmark.tune",                  # minutes of searching (tests/tuning runs it on tiny data)
     "benchmark.analysis.reproducibility",  # rewrites README.md (its --check form runs)
     "mkdocs build", "mkdocs serve",    # tests/test_docs.py builds the site
 )
