@@ -65,10 +65,11 @@ def gpu_name() -> str:
     return ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
 
 
-def header(command: list[str], when: dt.datetime | None = None) -> str:
-    """The provenance block that opens every measurement file (Markdown, no heading)."""
+def header(command: list[str], when: dt.datetime | None = None, state: tuple[str, bool] | None = None) -> str:
+    """The provenance block that opens every measurement file (Markdown, no heading). `state`:
+    the (commit, dirty) that made what is measured, when it is not the checkout's own (stored runs)."""
     when = when or dt.datetime.now(dt.timezone.utc)
-    commit, dirty = commit_state()
+    commit, dirty = state or commit_state()
     lines = [
         f"- **date**: {when.strftime('%Y-%m-%d %H:%M UTC')}",
         f"- **commit**: `{commit}`" + (" (with uncommitted changes)" if dirty else ""),
@@ -79,7 +80,8 @@ def header(command: list[str], when: dt.datetime | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def record_measurement(kind: str, command: list[str], markdown: str, root: Path | None = None) -> Path:
+def record_measurement(kind: str, command: list[str], markdown: str, root: Path | None = None,
+                       state: tuple[str, bool] | None = None) -> Path:
     """Write `markdown` under a provenance header as the latest `<kind>.md` and as dated history.
 
     Returns the path of the dated history file. `kind` names the measurement (`perf`,
@@ -89,8 +91,8 @@ def record_measurement(kind: str, command: list[str], markdown: str, root: Path 
         raise ValueError(f"measurement kind {kind!r}: use letters, digits, '-' and '_' only")
     base = Path(root) if root is not None else MEASUREMENTS_DIR
     when = dt.datetime.now(dt.timezone.utc)
-    commit, dirty = commit_state()
-    text = header(command, when) + "\n" + markdown.strip() + "\n"
+    commit, dirty = state or commit_state()
+    text = header(command, when, (commit, dirty)) + "\n" + markdown.strip() + "\n"
     history = base / kind / f"{when.strftime('%Y-%m-%d')}-{commit}{'-dirty' if dirty else ''}.md"
     history.parent.mkdir(parents=True, exist_ok=True)
     for path in (history, base / f"{kind}.md"):
@@ -117,12 +119,26 @@ def run_costs(records: list[dict], failed: int = 0) -> str:
     lines = [f"{len(records)} finished trials, {failed} failed; wall time from the first trial's start to the last "
              f"one's end **{wall / 60:.1f} min**; the trials add up to {total:,.0f} s of trial time.", "",
              "| model | matcher | trials | each, s (mean) | epochs run |", "|---|---|---|---|---|"]
-    for (model, matcher), group in groups.items():
+    from benchmark.models import REGISTRY
+
+    order = {name: position for position, name in enumerate(REGISTRY)}
+    for (model, matcher), group in sorted(groups.items(), key=lambda item: (order.get(item[0][0], len(order)),
+                                                                               item[0])):
         seconds = sum(float(r["timings"]["total_s"]) for r in group) / len(group)
         epochs = sorted(int(r["epochs_run"]) for r in group)
         span = f"{epochs[0]}" if epochs[0] == epochs[-1] else f"{epochs[0]}-{epochs[-1]}"
         lines.append(f"| {model} | {matcher} | {len(group)} | {seconds:.0f} | {span} |")
     return "\n".join(lines)
+
+
+def records_state(records: list[dict]) -> tuple[str, bool] | None:
+    """(commit, dirty) of the code that made the records, when they all name one commit; else None
+    (the checkout's state is written, as for any measurement)."""
+    states = {((r.get("provenance") or {}).get("commit"), (r.get("provenance") or {}).get("dirty")) for r in records}
+    if len(states) != 1:
+        return None
+    ((commit, dirty),) = states
+    return (commit[:7], bool(dirty)) if isinstance(commit, str) else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {store.folder}: {error}", file=sys.stderr)
         return 1
-    path = record_measurement(f"{args.grid}-run", shlex.split(args.command), markdown)
+    path = record_measurement(f"{args.grid}-run", shlex.split(args.command), markdown,
+                              state=records_state(store.records()))
     print(f"wrote {path}")
     return 0
 

@@ -162,7 +162,7 @@ def test_gpu_section_says_not_measured_unless_a_gpu_measurement_exists():
     if (MEASUREMENTS / "perf-cuda.md").exists():  # written by `python -m benchmark.perf --device cuda --record`
         assert '--8<-- "docs/measurements/perf-cuda.md"' in page
     else:
-        assert "Not measured: no GPU was available." in page
+        assert "Not measured: no GPU was available" in page
 
 
 def test_record_measurement_writes_latest_and_dated_history(tmp_path):
