@@ -95,8 +95,15 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _error(message: str) -> None:
+def say_error(message) -> None:
     print(f"error: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+
+
+def refuse(error: Exception) -> int:
+    """One line for a grid that cannot be expanded; its exit status: 1 for bad data, else 2 (a bad
+    grid, config or command line)."""
+    say_error(error)
+    return EXIT_FAILED if isinstance(error, DataError) else EXIT_USAGE
 
 
 def stale_ids(trials: list[Trial], store: ResultStore, finished: set[str]) -> set[str]:
@@ -202,12 +209,8 @@ def _main(args) -> int:
     try:
         grid = load_grid(args.grid)
         trials = expand(grid, _narrowing(args), allow_unprepared=args.dry_run)
-    except (GridError, ConfigError) as error:
-        _error(error)
-        return EXIT_USAGE
-    except DataError as error:
-        _error(error)
-        return EXIT_FAILED
+    except (GridError, ConfigError, DataError) as error:
+        return refuse(error)
     if args.shard:
         index, count = args.shard
         prepared = shard(trials, index, count)
@@ -223,7 +226,7 @@ def _main(args) -> int:
         check_request(args.cpus_per_trial, args.gpus_per_trial)  # what needs no cluster to refuse
         store.check_writable()
     except (ScheduleError, StoreUnwritable) as error:
-        _error(error)
+        say_error(error)
         return EXIT_USAGE
     return run_grid(grid, trials, store, args)
 
@@ -248,7 +251,7 @@ def run_grid(grid: Grid, trials: list[Trial], store: ResultStore, args) -> int:
         try:
             require_recbole()
         except CompatError as error:
-            _error(error)
+            say_error(error)
             return EXIT_FAILED
         before = store.finished_ids()
         try:
@@ -258,13 +261,13 @@ def run_grid(grid: Grid, trials: list[Trial], store: ResultStore, args) -> int:
             print(f"\ninterrupted: {stored} trials stored, rerun the same command to resume", file=sys.stderr)
             return EXIT_INTERRUPTED
         except ScheduleError as error:  # a request the cluster can never hold: nothing was submitted
-            _error(error)
+            say_error(error)
             return EXIT_USAGE
         except StoreUnwritable as error:
-            _error(error)
+            say_error(error)
             return EXIT_FAILED
         except OSError as error:  # the driver's own writes (a failure record under Ray) on a store gone bad
-            _error(f"{store.folder}: {error.strerror or error}; the grid stops here")
+            say_error(f"{store.folder}: {error.strerror or error}; the grid stops here")
             return EXIT_FAILED
     return finish(grid, trials, store, labels)
 
@@ -290,7 +293,7 @@ def finish(grid: Grid, trials: list[Trial], store: ResultStore, labels: dict) ->
     try:
         store.rebuild_index()
     except OSError as error:
-        _error(f"{store.index_path}: cannot rebuild the index ({error.strerror or error})")
+        say_error(f"{store.index_path}: cannot rebuild the index ({error.strerror or error})")
         return EXIT_FAILED
     finished, failed = store.finished_ids(), store.failed_ids()
     print(f"\n{grid.name}: test metrics, mean ± std (ddof=1) over seeds\n{summary(grid, trials, store)}")

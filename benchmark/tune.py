@@ -29,7 +29,7 @@ from benchmark import version
 from benchmark.config import ConfigError
 from benchmark.data.errors import DataError
 from benchmark.grid import GridError, Narrowing, load_grid
-from benchmark.run import comma_list, key_value_argument, seeds_argument
+from benchmark.run import comma_list, key_value_argument, refuse, say_error, seeds_argument
 from benchmark.store import ResultStore, StoreUnwritable
 from benchmark.tuning.cells import SEARCH_SUFFIX, Cell, grid_cells
 
@@ -83,10 +83,6 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _error(message) -> None:
-    print(f"error: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")  # Ctrl-C stops the command, not just Tune's loop
@@ -107,21 +103,17 @@ def _main(args) -> int:
         grid = load_grid(args.grid)
         cells = grid_cells(grid, narrowing)
         spaces = {cell.key: cell.space() for cell in cells}
-    except (GridError, ConfigError) as error:
-        _error(error)
-        return EXIT_USAGE
-    except DataError as error:
-        _error(error)
-        return EXIT_FAILED
+    except (GridError, ConfigError, DataError) as error:
+        return refuse(error)
     empty = [key for key, space in spaces.items() if not space]
     if empty:
-        _error(f"no search space for cell(s) {', '.join(empty)}: add a `search:` section to the model's yaml")
+        say_error(f"no search space for cell(s) {', '.join(empty)}: add a `search:` section to the model's yaml")
         return EXIT_USAGE
     store = ResultStore(f"{grid.name}{SEARCH_SUFFIX}")
     try:
         store.check_writable()
     except StoreUnwritable as error:
-        _error(error)
+        say_error(error)
         return EXIT_USAGE
     from benchmark.compat import CompatError, require_recbole
     from benchmark.tuning.search import search_cells
@@ -129,7 +121,7 @@ def _main(args) -> int:
     try:
         require_recbole()
     except CompatError as error:
-        _error(error)
+        say_error(error)
         return EXIT_FAILED
     budget_s = args.budget_hours * 3600 if args.budget_hours else None
     print(f"tuning {len(cells)} cell(s) of grid '{grid.name}' on validation Recall@20, "
@@ -159,7 +151,7 @@ def _write_and_run(grid, cells: list[Cell], store: ResultStore, args) -> int:
         picks.append(pick)
         print(f"{cell.key:<40}  {len(samples):>7}  {pick[1].score:>20.4f}  {pick[1].trial_id}")
     if not picks:
-        _error(f"no cell has a finished sample; see {store.failed_dir}")
+        say_error(f"no cell has a finished sample; see {store.failed_dir}")
         return EXIT_FAILED
     blocks = [block for pick in picks
               for block in tuned_blocks([pick], args.seeds if args.seeds is not None else list(pick[0].seeds))]
@@ -167,7 +159,7 @@ def _write_and_run(grid, cells: list[Cell], store: ResultStore, args) -> int:
     print(f"tuned grid: {path}", flush=True)
     status = EXIT_OK
     if missing:
-        _error(f"cell(s) without a finished sample, left out of the tuned grid: {', '.join(missing)}")
+        say_error(f"cell(s) without a finished sample, left out of the tuned grid: {', '.join(missing)}")
         status = EXIT_FAILED
     if args.search_only:
         print(f"run it with: python -m benchmark.run --grid {path}")
