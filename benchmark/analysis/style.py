@@ -59,7 +59,10 @@ def save(fig, folder: Path, stem: str) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{stem}.png", folder / f"{stem}.pdf"]
     for path in paths:  # explicit bbox: the rc context may already be closed when a figure is saved
-        fig.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.03)
+        # no creation date in the PDF: the same numbers give the same bytes, so committed figures
+        # change only when what they show changes
+        metadata = {"CreationDate": None} if path.suffix == ".pdf" else None
+        fig.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.03, metadata=metadata)
     plt.close(fig)
     return paths
 
