@@ -216,11 +216,6 @@ def model_defaults(model: str) -> tuple[dict, dict, dict]:
     return defaults, per_dataset, presets
 
 
-def key_types(model: str) -> dict[str, KeyType | None]:
-    """Every key a model accepts -> its declared type (the model's comment beats the protocol's)."""
-    return dict(_model_parts(_model_path(model))[3])
-
-
 def known_keys(model: str) -> set[str]:
     defaults, _, _ = model_defaults(model)
     return set(protocol_defaults()) | set(defaults) | {"preset"}

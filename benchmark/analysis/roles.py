@@ -8,14 +8,10 @@ stored record of a model that is no longer registered is shown under its name, a
 """
 from __future__ import annotations
 
-from benchmark.models import REGISTRY, ModelSpec, models_with_role
+from benchmark.models import REGISTRY, models_with_role
 
 FALLBACK_COLOUR = "#333333"
 NOT_IN_PAPER = "not in the paper"
-
-
-def model_spec(model: str) -> ModelSpec | None:
-    return REGISTRY.get(model)
 
 
 def model_label(model: str) -> str:

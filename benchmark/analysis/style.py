@@ -30,6 +30,11 @@ def model_colour(model: str) -> str:
     return roles.model_colour(model)
 
 
+def model_marker(model: str) -> str:
+    """A model's marker, from the model registry (benchmark/models.py)."""
+    return roles.model_marker(model)
+
+
 RC = {
     "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7,
     "legend.fontsize": 7, "legend.frameon": False, "axes.spines.top": False, "lines.linewidth": 1.2,

@@ -148,7 +148,7 @@ def search_figure(budget: pd.DataFrame, grid: str, folder: Path) -> FigureResult
                 label = model_label(model) + ("" if matcher == "none" else f" + {variant_label(matcher)}")
                 colour = (style.model_colour(model) if matcher == "none"
                           else style.variant_colour(variant_label(matcher)))
-                ax.plot(line["sample"], line["best_so_far"], drawstyle="steps-post", marker="o",
+                ax.plot(line["sample"], line["best_so_far"], drawstyle="steps-post", marker=style.model_marker(model),
                         color=colour, linestyle="-" if matcher == "none" else "--", label=label)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel("samples spent")

@@ -108,9 +108,3 @@ def evaluate_full_ranking(model, target: RankingTarget, ks=(5, 10, 20), batch_si
     per_user_arrays = {key: stacked[i].numpy() for i, key in enumerate(keys)}
     means = OrderedDict((key, float(values.mean())) for key, values in per_user_arrays.items())
     return means, per_user_arrays
-
-
-def metric_names(ks) -> list[str]:
-    return [f"{m}@{k}" for k in ks for m in ("recall", "ndcg")]
-
-
