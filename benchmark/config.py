@@ -70,6 +70,8 @@ BOUNDS: tuple[tuple[tuple[str, ...], Callable[..., bool], str], ...] = (
     (("dropout",), lambda v: 0 <= v < 1, "in [0, 1)"),
     (("denoiser_dropout",), lambda v: 0 <= v < 1, "in [0, 1)"),
     (("keep_rate",), lambda v: 0 < v <= 1, "in (0, 1]"),
+    (("denoiser_learning_rate",), lambda v: v is None or v > 0, "> 0 or null"),
+    (("cluster_pretrain_epochs",), lambda v: v >= 1, ">= 1"),
     (("topk",), _is_positive_int_list, "a non-empty list of positive ints"),
     (("valid_metric", "topk"), lambda metric, topk: metric.lower() in {f"{m}@{k}" for m in ("recall", "ndcg")
                                                                         for k in topk},

@@ -13,27 +13,18 @@ import importlib.metadata
 import os
 import platform
 import shlex
-import subprocess
 from pathlib import Path
 
+from benchmark.checkout import is_dirty, source_commit
 from benchmark.paths import REPO_ROOT
 
 MEASUREMENTS_DIR = REPO_ROOT / "docs" / "measurements"
 
 
-def _git(*args: str) -> str | None:
-    try:
-        done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip()
-
-
 def commit_state() -> tuple[str, bool]:
     """(short commit or "unknown", dirty): dirty when tracked files differ from the commit."""
-    commit = _git("rev-parse", "--short=7", "HEAD") or "unknown"
-    status = _git("status", "--porcelain", "--untracked-files=no")
-    return commit, bool(status)
+    commit = source_commit()
+    return (commit[:7] if commit else "unknown"), bool(is_dirty())
 
 
 def cpu_model() -> str:

@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -229,6 +230,24 @@ def timed_evaluation(net, target, config, device: torch.device) -> float:
     return seconds
 
 
+def host_syncs(run, device: torch.device) -> int | str:
+    """How many times `run()` makes the host wait for the device, counted by torch's CUDA sync
+    debug mode (each synchronising call warns once); "-" off CUDA, where there is no queue to wait for."""
+    if device.type != "cuda":
+        return "-"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            run()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message).lower() for w in caught)
+
+
+SYNC_ONLY_MODELS = (("L-DiffRec", "ldiffrec"), ("CVGA", "cvga"))  # their host syncs, counted on CUDA after the table
+
+
 def epoch_stage(args, device: torch.device, source: str) -> Table:
     """The interleaved Mult-VAE / DMRec-G/C/M table."""
     from benchmark.training.evaluation import RankingTarget
@@ -273,7 +292,7 @@ def epoch_stage(args, device: torch.device, source: str) -> Table:
     floor = flops / rate
     table = Table("epoch", f"Epoch and evaluation seconds, Mult-VAE and DMRec ({device_name(device)})",
                   ["model", "epoch_s", "best_epoch_s", "vs_base", "floor_s", "beyond_floor_s", "vs_floor",
-                   "eval_s", "best_eval_s"])
+                   "eval_s", "best_eval_s", "steps", "syncs_epoch", "syncs_eval"])
     for label in models:
         same_round = zip(epoch_s[label], epoch_s["Mult-VAE"], strict=True)
         ratio = median([mine / base for mine, base in same_round])
@@ -281,7 +300,19 @@ def epoch_stage(args, device: torch.device, source: str) -> Table:
             "model": label, "epoch_s": median(epoch_s[label]), "best_epoch_s": min(epoch_s[label]),
             "vs_base": ratio, "floor_s": floor, "beyond_floor_s": median(epoch_s[label]) - floor,
             "vs_floor": median(epoch_s[label]) / floor, "eval_s": median(eval_s[label]),
-            "best_eval_s": min(eval_s[label]),
+            "best_eval_s": min(eval_s[label]), "steps": len(loaders[label]),
+            "syncs_epoch": host_syncs(lambda k=label: trainers[k]._train_epoch(loaders[k], rounds + 1), device),
+            "syncs_eval": host_syncs(lambda k=label: timed_evaluation(models[k], target, config, device), device),
+        })
+    for label, model in SYNC_ONLY_MODELS if device.type == "cuda" else ():
+        if time.monotonic() > deadline:
+            break
+        other = build_variant(model, args.dataset, "none", device)
+        other.trainer._train_epoch(other.loader, 0)  # warm-up
+        table.rows.append({
+            "model": label, "steps": len(other.loader),
+            "syncs_epoch": host_syncs(lambda o=other: o.trainer._train_epoch(o.loader, 1), device),
+            "syncs_eval": host_syncs(lambda o=other: timed_evaluation(o.net, o.valid, o.config, device), device),
         })
     table.notes += [
         f"data: {source}; {n_users} users, {train_set.item_num - 1} items; device {device_name(device)}, "
@@ -292,6 +323,8 @@ def epoch_stage(args, device: torch.device, source: str) -> Table:
         f"of {len(target.users)} users",
         f"floor: 3 x 2 x {n_users} x {hidden} x {train_set.item_num} flop at the measured matmul rate on the "
         f"decoder's shapes, median {rate / 1e9:.1f} GFLOP/s (best {max(rates) / 1e9:.1f})",
+        "syncs: host waits for the device in one more epoch (of `steps` steps) and one evaluation, counted by "
+        "torch.cuda.set_sync_debug_mode; '-' on the CPU",
     ]
     return table
 

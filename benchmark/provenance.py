@@ -20,12 +20,12 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import subprocess
 from functools import cache
 from pathlib import Path
 
 import yaml
 
+from benchmark.checkout import is_dirty, source_commit
 from benchmark.models import get_spec
 from benchmark.paths import REPO_ROOT
 
@@ -130,14 +130,6 @@ def _relative(path: Path, root: Path) -> str:
         return path.resolve().as_posix()
 
 
-def _git(*args: str, root: Path) -> str | None:
-    try:
-        done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, cwd=str(root))
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout if done.returncode == 0 else None
-
-
 @cache
 def code_provenance(model: str, root: Path = REPO_ROOT) -> dict:
     """{"commit", "dirty", "code_hash", "code_files"} for `model`, computed once per process.
@@ -148,11 +140,9 @@ def code_provenance(model: str, root: Path = REPO_ROOT) -> dict:
     for path in sorted(files, key=lambda p: _relative(p, root)):
         name, data = _relative(path, root).encode(), hashed_content(path)
         digest.update(len(name).to_bytes(8, "big") + name + len(data).to_bytes(8, "big") + data)
-    commit = _git("rev-parse", "HEAD", root=root)
     inside = [_relative(p, root) for p in files if not Path(_relative(p, root)).is_absolute()]
-    status = _git("status", "--porcelain", "--", *inside, root=root) if commit is not None else None
-    return {"commit": commit.strip() or None if commit else None,
-            "dirty": None if status is None else bool(status.strip()),
+    return {"commit": source_commit(root),
+            "dirty": is_dirty(*inside, root=root),
             "code_hash": digest.hexdigest(), "code_files": len(files)}
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 import time
 from importlib import metadata
 
@@ -15,10 +14,10 @@ import numpy as np
 import torch
 
 from benchmark import compat
+from benchmark.checkout import source_commit
 from benchmark.data.layout import read_meta
 from benchmark.data.runtime import external_ids, recbole_dataset_config
 from benchmark.models import get_spec
-from benchmark.paths import REPO_ROOT
 from benchmark.provenance import code_provenance
 
 RECORDED_PACKAGES = ("torch", "recbole", "numpy", "scipy", "pandas", "ray", "sentence-transformers")
@@ -32,11 +31,7 @@ def environment() -> dict:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                                cwd=str(REPO_ROOT)).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
+    commit = source_commit()
     return {
         "python": platform.python_version(), "packages": versions, "platform": platform.platform(),
         "device": (torch.cuda.get_device_name(0) if torch.cuda.is_available()

@@ -31,6 +31,11 @@ class RankingTarget:
     truth: SparseRows  # held-out items
     mask: SparseRows  # items excluded from the ranking (the training items)
     n_train: np.ndarray  # (U,) training interactions of each evaluated user
+    host_users: np.ndarray | None = None  # `users` on the host (filled in), for sync-free entry counts
+
+    def __post_init__(self):
+        if self.host_users is None:
+            self.host_users = self.users.cpu().numpy()
 
     @classmethod
     def from_datasets(cls, name: str, train_dataset, eval_dataset, also_mask=()) -> RankingTarget:
@@ -46,18 +51,20 @@ class RankingTarget:
     def to(self, device) -> RankingTarget:
         """A copy with users, truth and mask on `device` (this one is left where it is)."""
         return RankingTarget(self.name, self.users.to(device), self.truth.copy_to(device),
-                             self.mask.copy_to(device), self.n_train)
+                             self.mask.copy_to(device), self.n_train, self.host_users)
 
 
-def masked_scores(model, users: torch.Tensor, mask: SparseRows, non_finite: torch.Tensor | None = None) -> torch.Tensor:
+def masked_scores(model, users: torch.Tensor, mask: SparseRows, non_finite: torch.Tensor | None = None,
+                  masked: int | None = None) -> torch.Tensor:
     """(B, n_items) scores of `users` with their masked items and RecBole's padding item 0 at -inf.
     `non_finite` (a 0-d device counter), when given, is increased by the users with a non-finite
-    score among the real items (counted on the device: no host sync here)."""
+    score among the real items (counted on the device: no host sync here). `masked`: the users'
+    entry count in `mask`, when known on the host (else read from the device)."""
     interaction = Interaction({model.USER_ID: users}).to(model.device)
     scores = model.full_sort_predict(interaction).view(len(users), -1).float()
     if non_finite is not None:
         non_finite += (~torch.isfinite(scores[:, 1:])).any(dim=1).sum()
-    batch_row, cols, _ = mask._gather(users)
+    batch_row, cols, _ = mask._gather(users, masked)
     scores[batch_row.to(scores.device), cols.to(scores.device)] = -torch.inf
     scores[:, 0] = -torch.inf
     return scores
@@ -92,9 +99,10 @@ def evaluate_full_ranking(model, target: RankingTarget, ks=(5, 10, 20), batch_si
     non_finite = torch.zeros((), dtype=torch.long, device=model.device)  # users with a NaN/inf score
     for start in range(0, len(target.users), batch_size):
         users = target.users[start:start + batch_size]
-        scores = masked_scores(model, users, target.mask, non_finite)
+        host_users = target.host_users[start:start + batch_size]  # the batch's sizes, counted on the host
+        scores = masked_scores(model, users, target.mask, non_finite, target.mask.entry_count(host_users))
         top = torch.topk(scores, max_k, dim=1).indices  # (B, K)
-        truth = target.truth.dense(users).to(scores.device)
+        truth = target.truth.dense(users, target.truth.entry_count(host_users)).to(scores.device)
         hits = torch.gather(truth, 1, top)
         n_relevant = truth.sum(1).double()
         for key, value in ranking_metrics(hits, n_relevant, ks).items():

@@ -15,6 +15,16 @@ def train_matrix(dataset) -> sp.csr_matrix:
     return matrix
 
 
+ENTRY_COUNT = "entry_count"  # the Interaction field a user-batch loader puts the batch's entry count in
+
+
+def batch_entry_count(interaction) -> int | None:
+    """The entry count a loader attached to a batch of users (a host tensor: reading it is no
+    device sync), or None when the batch came without one."""
+    count = interaction.interaction.get(ENTRY_COUNT)
+    return None if count is None else int(count)
+
+
 class SparseRows:
     """A CSR matrix on a torch device, read a batch of rows at a time.
 
@@ -29,6 +39,7 @@ class SparseRows:
         self.indices = torch.as_tensor(matrix.indices.astype(np.int64), device=device)
         self.values = torch.as_tensor(matrix.data.astype(np.float32), device=device)
         self.row_counts = self.indptr[1:] - self.indptr[:-1]
+        self.host_row_counts = np.diff(matrix.indptr).astype(np.int64)  # stays on the host, for `entry_count`
 
     FIELDS = ("indptr", "indices", "values", "row_counts")
 
@@ -44,15 +55,25 @@ class SparseRows:
             return self
         copy = object.__new__(SparseRows)
         copy.shape = self.shape
+        copy.host_row_counts = self.host_row_counts
         for name in self.FIELDS:
             setattr(copy, name, getattr(self, name).to(device))
         return copy
 
-    def _gather(self, rows: torch.Tensor):
+    def entry_count(self, host_rows: np.ndarray | torch.Tensor) -> int:
+        """The number of stored entries in `host_rows` (ids on the host), counted on the host: the
+        size a gather of those rows needs, known without reading the device."""
+        return int(self.host_row_counts[np.asarray(host_rows)].sum())
+
+    def _gather(self, rows: torch.Tensor, total: int | None = None):
+        """(batch row, column, value) of every stored entry of `rows`. `total` is their entry count
+        (`entry_count` of the same rows on the host); without it the count is read from the device,
+        one host sync (free on the CPU, a stall of the queue on a GPU)."""
         rows = rows.to(self.indptr.device)
         counts = self.row_counts[rows]  # (B,)
         starts = self.indptr[rows]
-        total = int(counts.sum())  # the batch's entry count: the one host read a gather needs (a shape)
+        if total is None:
+            total = int(counts.sum())
         batch_row = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), counts, output_size=total)
         offsets = torch.arange(total, device=rows.device) - torch.repeat_interleave(
             torch.cumsum(counts, 0) - counts, counts, output_size=total
@@ -60,17 +81,18 @@ class SparseRows:
         positions = torch.repeat_interleave(starts, counts, output_size=total) + offsets
         return batch_row, self.indices[positions], self.values[positions]
 
-    def dense(self, rows: torch.Tensor) -> torch.Tensor:
-        """(B, N) dense rows."""
-        batch_row, cols, vals = self._gather(rows)
+    def dense(self, rows: torch.Tensor, total: int | None = None) -> torch.Tensor:
+        """(B, N) dense rows (`total`: as in `_gather`)."""
+        batch_row, cols, vals = self._gather(rows, total)
         out = torch.zeros(len(rows), self.shape[1], device=self.values.device)
         out[batch_row, cols] = vals
         return out
 
-    def matmul(self, rows: torch.Tensor, weight: torch.Tensor, row_values: torch.Tensor | None = None) -> torch.Tensor:
+    def matmul(self, rows: torch.Tensor, weight: torch.Tensor, row_values: torch.Tensor | None = None,
+               total: int | None = None) -> torch.Tensor:
         """(B, d) = X[rows] @ weight, weight (N, d); `row_values` (B, N) replaces the stored values
-        (e.g. after input dropout) and is read only at the non-zeros."""
-        batch_row, cols, vals = self._gather(rows)
+        (e.g. after input dropout) and is read only at the non-zeros (`total`: as in `_gather`)."""
+        batch_row, cols, vals = self._gather(rows, total)
         if row_values is not None:
             vals = row_values[batch_row, cols]
         out = torch.zeros(len(rows), weight.shape[1], device=weight.device, dtype=weight.dtype)

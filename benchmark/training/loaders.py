@@ -13,21 +13,29 @@ import numpy as np
 import torch
 from recbole.data.interaction import Interaction
 
-from benchmark.training.interactions import train_matrix
+from benchmark.training.interactions import ENTRY_COUNT, train_matrix
 
 
 class UserBatchLoader:
     """One epoch = one pass over the users that have training items (RecBole's padding user 0
-    never appears), shuffled, in batches of `batch_size` users."""
+    never appears), in batches of `batch_size` users: reshuffled every epoch, or with `fixed_order`
+    shuffled once and then the same batches every epoch (ID-GRec's CVGA loop).
 
-    def __init__(self, dataset, batch_size: int, generator: torch.Generator, shuffle: bool = True):
+    Each batch carries its entry count (`ENTRY_COUNT`, a host tensor counted from the host's copy of
+    the users): the model's gather of the batch's rows needs that size, and reading it from the
+    device would stall a GPU once per step."""
+
+    def __init__(self, dataset, batch_size: int, generator: torch.Generator, shuffle: bool = True,
+                 fixed_order: bool = False):
         self.dataset = dataset
         self.batch_size = batch_size
         self.generator = generator
         self.shuffle = shuffle
-        counts = np.diff(train_matrix(dataset).indptr)
-        self.users = torch.as_tensor(np.flatnonzero(counts), dtype=torch.long)
+        self.fixed_order = fixed_order
+        self.counts = np.diff(train_matrix(dataset).indptr).astype(np.int64)
+        self.users = torch.as_tensor(np.flatnonzero(self.counts), dtype=torch.long)
         self.uid_field = dataset.uid_field
+        self._order: torch.Tensor | None = None  # the one order of a fixed-order loader, drawn at its first epoch
 
     def __len__(self) -> int:
         return (len(self.users) + self.batch_size - 1) // self.batch_size
@@ -35,12 +43,25 @@ class UserBatchLoader:
     def __iter__(self):
         return self.epoch("cpu")
 
+    def _epoch_order(self) -> torch.Tensor:
+        """This epoch's users in batch order (one generator draw per shuffled epoch)."""
+        if not self.shuffle:
+            return self.users
+        if self.fixed_order:
+            if self._order is None:
+                self._order = self.users[torch.randperm(len(self.users), generator=self.generator)]
+            return self._order
+        return self.users[torch.randperm(len(self.users), generator=self.generator)]
+
     def epoch(self, device="cpu"):
-        """One epoch of batches on `device` (one host-to-device copy)."""
-        users = self.users[torch.randperm(len(self.users), generator=self.generator)] if self.shuffle else self.users
-        users = users.to(device)
+        """One epoch of batches, users on `device` (one host-to-device copy), entry counts on the host."""
+        host_users = self._epoch_order()
+        users = host_users.to(device)
+        entries = self.counts[host_users.numpy()]
         for start in range(0, len(users), self.batch_size):
-            yield Interaction({self.uid_field: users[start:start + self.batch_size]})
+            stop = start + self.batch_size
+            yield Interaction({self.uid_field: users[start:stop],
+                               ENTRY_COUNT: torch.tensor([int(entries[start:stop].sum())])})
 
 
 class PairBatchLoader:
@@ -130,7 +151,8 @@ def make_train_loader(model, dataset, config, generator: torch.Generator):
     """The loader a model asks for through its `batch_unit` ("users" or "pairs")."""
     unit = getattr(model, "batch_unit", None)
     if unit == "users":
-        return UserBatchLoader(dataset, config["train_batch_size"], generator)
+        return UserBatchLoader(dataset, config["train_batch_size"], generator,
+                               fixed_order=config["batch_order"] == "fixed")  # a model key (cvga.yaml)
     if unit == "pairs":
         return PairBatchLoader(dataset, config["train_batch_size"], generator,
                                num_negatives=getattr(model, "num_negatives", 1), neg_field=model.NEG_ITEM_ID)

@@ -57,7 +57,8 @@ class ProtocolTrainer(AbstractTrainer):
         # fused Adam/AdamW: one kernel for all parameters, ~10x faster steps on CPU than the default loop
         fused = {"fused": True} if learner in ("adam", "adamw") else {}
         self.optimizer = OPTIMIZERS[learner](
-            model.parameters(), lr=config["learning_rate"], weight_decay=config["weight_decay"] or 0.0, **fused
+            self.parameter_groups(model, config["learning_rate"]), lr=config["learning_rate"],
+            weight_decay=config["weight_decay"] or 0.0, **fused
         )
         self.epochs = int(config["epochs"])
         self.eval_step = int(config["eval_step"])
@@ -79,6 +80,15 @@ class ProtocolTrainer(AbstractTrainer):
         self.epochs_run = 0
         self.last_per_user = None
         self._device_targets: dict[int, tuple[RankingTarget, RankingTarget]] = {}
+
+    @staticmethod
+    def parameter_groups(model, learning_rate: float):
+        """The optimizer's parameter groups: the model's `optimizer_groups(learning_rate)` when it
+        has one (L-DiffRec's denoiser at its own rate: one optimizer with two groups does what
+        DiffRec's two AdamWs do, parameter by parameter), else all its parameters at one rate."""
+        if hasattr(model, "optimizer_groups"):
+            return model.optimizer_groups(learning_rate)
+        return model.parameters()
 
     @property
     def device(self) -> torch.device:
@@ -107,9 +117,9 @@ class ProtocolTrainer(AbstractTrainer):
         self.model.train()
         device = self.device
         total = torch.zeros((), dtype=torch.float64, device=device)
-        batches = train_data.epoch(device) if hasattr(train_data, "epoch") else train_data
+        # a loader's `epoch(device)` places its batches itself (their entry counts stay on the host)
+        batches = train_data.epoch(device) if hasattr(train_data, "epoch") else (b.to(device) for b in train_data)
         for interaction in batches:
-            interaction = interaction.to(device)
             self.optimizer.zero_grad(set_to_none=True)
             loss = self.model.calculate_loss(interaction)
             if isinstance(loss, tuple):

@@ -203,12 +203,15 @@ class GenerativeRecommender(GeneralRecommender):
         if self.weight_init == "xavier":
             self.apply(xavier_init)
 
-    def user_batch(self, users: torch.Tensor, dropout: float = 0.0, mask: torch.Tensor | None = None) -> UserBatch:
+    def user_batch(self, users: torch.Tensor, dropout: float = 0.0, mask: torch.Tensor | None = None,
+                   entries: int | None = None) -> UserBatch:
         """The users' training rows; `dropout` drops entries (inverted scaling) in training mode.
         `mask` (B, n_items), dense dropout multipliers (0 or 1/(1-p)), replaces that draw in any
-        mode: the reference test feeds the released code's masks through it."""
+        mode: the reference test feeds the released code's masks through it. `entries`, the rows'
+        entry count when the caller knows it (`batch_entry_count` of a loader's batch), spares a
+        host read of the device."""
         users = users.to(self.interactions.indptr.device)
-        rows, items, values = self.interactions._gather(users)
+        rows, items, values = self.interactions._gather(users, entries)
         counts = self.interactions.row_counts[users]
         offsets = torch.cumsum(counts, 0) - counts
         if mask is not None:

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.training.interactions import batch_entry_count
 from dmrec.divergences import Gaussian
 from dmrec.models.base import GenerativeRecommender, MultinomialHead, UserBatch, init_item_table
 
@@ -58,7 +59,7 @@ class CVGA(GenerativeRecommender):
     def calculate_loss(self, interaction):
         users = interaction[self.USER_ID].to(self.graph.users.device)
         everyone = self.encode(self.graph)  # the whole graph, recomputed every step (n_users, d)
-        batch = self.user_batch(users)
+        batch = self.user_batch(users, entries=batch_entry_count(interaction))
         q = Gaussian(everyone.mean[users], everyone.logvar[users])
         regularizer, gaussian = self.match(q, batch)
         z = gaussian.sample()  # only the batch's users are decoded

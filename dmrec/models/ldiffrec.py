@@ -10,7 +10,7 @@ from torch import nn
 
 from benchmark.data.errors import DataError
 from benchmark.data.runtime import text_vectors
-from benchmark.training.interactions import train_matrix
+from benchmark.training.interactions import batch_entry_count, train_matrix
 from dmrec.divergences import Gaussian
 from dmrec.models.base import GenerativeRecommender, MultinomialHead
 
@@ -37,17 +37,60 @@ def kmeans(points: torch.Tensor, k: int, seed: int, iterations: int = 50) -> tor
     return labels
 
 
-def item_clusters(dataset, n_clusters: int, seed: int) -> np.ndarray:
-    """(n_items,) group of every item id (RecBole's padding item 0 joins group 0)."""
+# The short LightGCN pre-training behind `item_clusters_from: lightgcn`: its architecture is
+# baselines/lightgcn's defaults yaml; 8192 pairs per step at lr 1e-2 reach Recall@20 0.123 on
+# Amazon-Book's validation split in 20 epochs (0.062 at lr 1e-3), ~20 s on one CPU thread.
+CLUSTER_PRETRAIN_BATCH_SIZE = 8192
+CLUSTER_PRETRAIN_LEARNING_RATE = 1e-2
+CLUSTER_SOURCES = ("text", "lightgcn")
+
+
+def lightgcn_item_embeddings(dataset, config, epochs: int, seed: int, device) -> torch.Tensor:
+    """(n_items - 1, d) layer-combined item embeddings of a LightGCN trained `epochs` epochs with
+    BPR on the training split: DiffRec clusters `item_emb.npy`, a trained LightGCN's item table.
+
+    A pre-training step of the model, not a trial: no validation, never sees valid/test. Seeded by
+    `seed` inside a forked RNG, so the global stream the model's own initialisation draws from is
+    the same as without it."""
+    from baselines.lightgcn.lightgcn import LightGCN
+    from benchmark.config import model_defaults
+    from benchmark.training.loaders import PairBatchLoader
+
+    device = torch.device(device)
+    settings = {**model_defaults("lightgcn")[0], "device": device,
+                **{key: config[key] for key in ("USER_ID_FIELD", "ITEM_ID_FIELD", "NEG_PREFIX")}}
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        model = LightGCN(settings, dataset).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=CLUSTER_PRETRAIN_LEARNING_RATE, fused=True)
+        loader = PairBatchLoader(dataset, CLUSTER_PRETRAIN_BATCH_SIZE, torch.Generator().manual_seed(seed),
+                                 neg_field=model.NEG_ITEM_ID)
+        model.train()
+        for _ in range(epochs):
+            for interaction in loader.epoch(device):
+                optimizer.zero_grad(set_to_none=True)
+                model.calculate_loss(interaction).backward()
+                optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            _, items = model.embed()
+    return items[1:].cpu()
+
+
+def item_clusters(dataset, n_clusters: int, seed: int, features: torch.Tensor | None = None) -> np.ndarray:
+    """(n_items,) group of every item id (RecBole's padding item 0 joins group 0): k-means on
+    `features` (n_items - 1, f) of the real items, by default their text vectors (on a dataset
+    without text, a random projection of their interaction columns)."""
     n_items = dataset.item_num
     if n_clusters <= 1:
         return np.zeros(n_items, dtype=np.int64)
-    try:
-        features = torch.as_tensor(text_vectors(dataset, "item")[1:])
-    except DataError:  # no text: each item's interaction column, randomly projected to 64-d
-        columns = train_matrix(dataset).T.tocsr()[1:]
-        projection = np.random.default_rng(seed).normal(size=(columns.shape[1], 64)) / 8.0
-        features = torch.as_tensor(np.asarray(columns @ projection))
+    if features is None:
+        try:
+            features = torch.as_tensor(text_vectors(dataset, "item")[1:])
+        except DataError:  # no text: each item's interaction column, randomly projected to 64-d
+            columns = train_matrix(dataset).T.tocsr()[1:]
+            projection = np.random.default_rng(seed).normal(size=(columns.shape[1], 64)) / 8.0
+            features = torch.as_tensor(np.asarray(columns @ projection))
     labels = kmeans(features, n_clusters, seed).numpy()
     return np.concatenate([[0], labels]).astype(np.int64)
 
@@ -93,15 +136,24 @@ class Denoiser(nn.Module):
 
 
 class LatentDiffusion(nn.Module):
-    """The Gaussian diffusion of DiffRec over latents, x0-predicting, with importance sampling."""
+    """The Gaussian diffusion of DiffRec over latents, x0-predicting, with importance sampling.
+
+    `float64_loss_weights`: the SNR weights, the sampling probabilities p_t and so the per-sample
+    losses stay in float64, as in DiffRec; off, they are rounded to float32 (as every stored run).
+
+    Two implementations of the importance-sampling bookkeeping: on the CPU the step-by-step one
+    (`sample_timesteps`, `record_losses`), which every stored CPU record was made with and keeps
+    them byte-identical; elsewhere `*_on_device`, which give the same loss history with no read of
+    the device by the host (a GPU step then never waits for the host)."""
 
     def __init__(self, steps: int, noise_schedule: str, noise_scale: float, noise_min: float, noise_max: float,
-                 beta_fixed: bool = False, history_per_step: int = 10):
+                 beta_fixed: bool = False, history_per_step: int = 10, float64_loss_weights: bool = False):
         super().__init__()
         if noise_scale <= 0:
             raise ValueError("noise_scale must be > 0 for a diffusion (DiffRec's noise_scale = 0 is a plain MLP)")
         self.steps = steps
         self.history_per_step = history_per_step
+        self.float64_loss_weights = float64_loss_weights
         betas = self.schedule(noise_schedule, steps, noise_scale * noise_min, noise_scale * noise_max)
         if beta_fixed:
             betas[0] = 1e-5
@@ -138,15 +190,36 @@ class LatentDiffusion(nn.Module):
     def snr(self, t: torch.Tensor) -> torch.Tensor:
         return self.alphas_cumprod[t] / (1.0 - self.alphas_cumprod[t])
 
-    def sample_timesteps(self, batch_size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-        """(t, p_t * steps): uniform until every step has a full loss history, then
-        p_t proportional to sqrt(E[L_t^2]) mixed with 0.1% uniform (DiffRec's importance sampling)."""
-        if not bool((self.history_count == self.history_per_step).all()):
-            return torch.randint(0, self.steps, (batch_size,), device=device), torch.ones(batch_size, device=device)
+    def importance_probabilities(self) -> torch.Tensor:
+        """(steps,) float64 p_t proportional to sqrt(E[L_t^2]) over each step's loss history, mixed
+        with 0.1% uniform (DiffRec's importance sampling)."""
         weights = torch.sqrt((self.loss_history ** 2).mean(dim=1))
-        probabilities = weights / weights.sum() * (1 - 0.001) + 0.001 / self.steps
+        return weights / weights.sum() * (1 - 0.001) + 0.001 / self.steps
+
+    def sample_timesteps(self, batch_size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """((B,) t, (B,) float64 p_t * steps): uniform until every step has a full loss history,
+        then importance-sampled. Reads the history's counts on the host (one sync per call)."""
+        if not bool((self.history_count == self.history_per_step).all()):
+            t = torch.randint(0, self.steps, (batch_size,), device=device)
+            return t, torch.ones(batch_size, dtype=torch.float64, device=device)
+        probabilities = self.importance_probabilities()
         t = torch.multinomial(probabilities, batch_size, replacement=True)
-        return t, (probabilities[t] * self.steps).float()
+        return t, probabilities[t] * self.steps
+
+    def sample_timesteps_on_device(self, batch_size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """`sample_timesteps` without a host read: both draws are made and `torch.where` keeps the
+        importance draw once every history is full. Until then (or if the history sums to 0 or is
+        not finite) the probabilities are replaced by uniform ones, so the unused draw is valid."""
+        ready = (self.history_count == self.history_per_step).all()  # 0-d bool, on the device
+        uniform_t = torch.randint(0, self.steps, (batch_size,), device=device)
+        weights = torch.sqrt((self.loss_history ** 2).mean(dim=1))
+        total = weights.sum()
+        usable = ready & torch.isfinite(total) & (total > 0)
+        shares = torch.where(usable, weights / total, torch.full_like(weights, 1.0 / self.steps))
+        probabilities = shares * (1 - 0.001) + 0.001 / self.steps
+        importance_t = torch.multinomial(probabilities, batch_size, replacement=True)
+        t = torch.where(ready, importance_t, uniform_t)
+        return t, torch.where(ready, probabilities[t] * self.steps, 1.0)
 
     @torch.no_grad()
     def record_losses(self, t: torch.Tensor, losses: torch.Tensor) -> None:
@@ -161,19 +234,44 @@ class LatentDiffusion(nn.Module):
             self.loss_history[step, :len(kept)] = kept
             self.history_count[step] = len(kept)
 
+    @torch.no_grad()
+    def record_losses_on_device(self, t: torch.Tensor, losses: torch.Tensor) -> None:
+        """`record_losses` without a host read: sample j of step s goes after that step's current
+        entries at its rank among the batch's samples of step s; each history then keeps its last
+        `history_per_step` entries (shifted left by what overflows)."""
+        size = self.history_per_step
+        one_hot = t.unsqueeze(1) == torch.arange(self.steps, device=t.device)  # (B, steps)
+        rank = (one_hot.long().cumsum(0) - 1).gather(1, t.unsqueeze(1)).squeeze(1)  # (B,) order within its step
+        length = self.history_count + one_hot.sum(0)  # (steps,) entries before trimming
+        shift = (length - size).clamp_min(0)  # (steps,) oldest entries pushed out
+        source = torch.arange(size, device=t.device) + shift.unsqueeze(1)  # (steps, size) old slot kept at each slot
+        kept_old = source < self.history_count.unsqueeze(1)
+        history = torch.where(kept_old, self.loss_history.gather(1, source.clamp_max(size - 1)), self.loss_history)
+        history = torch.cat([history, history.new_zeros(self.steps, 1)], dim=1)  # last column: pushed-out samples
+        slot = self.history_count[t] + rank - shift[t]  # (B,) < 0: pushed out by later samples of its step
+        history[t, torch.where(slot >= 0, slot, size)] = losses.double()
+        self.loss_history.copy_(history[:, :size])
+        self.history_count.copy_(length.clamp_max(size))
+
     def training_loss(self, denoiser: nn.Module, x_start: torch.Tensor,
                       reweight: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """((B,) importance-weighted per-sample losses, (B, d) predicted z_0)."""
-        t, pt = self.sample_timesteps(len(x_start), x_start.device)
+        """((B,) importance-weighted per-sample losses, float64 with `float64_loss_weights`,
+        (B, d) predicted z_0)."""
+        on_cpu = x_start.device.type == "cpu"
+        sample = self.sample_timesteps if on_cpu else self.sample_timesteps_on_device
+        t, pt = sample(len(x_start), x_start.device)
         x_t = self.q_sample(x_start, t, torch.randn_like(x_start))
         predicted = denoiser(x_t, t)
         mse = ((x_start - predicted) ** 2).mean(dim=1)
         if reweight:  # x0 objective: weight SNR(t-1) - SNR(t), 1 at t = 0
-            weight = torch.where(t == 0, torch.ones_like(mse), (self.snr((t - 1).clamp_min(0)) - self.snr(t)).float())
+            snr_difference = self.snr((t - 1).clamp_min(0)) - self.snr(t)  # (B,) float64
+            weight = torch.where(t == 0, torch.ones_like(snr_difference), snr_difference)
         else:
-            weight = torch.ones_like(mse)
+            weight = torch.ones_like(mse, dtype=torch.float64)
+        if not self.float64_loss_weights:  # rounded once, as the float32 code always did
+            weight, pt = weight.float(), pt.float()
         losses = weight * mse
-        self.record_losses(t, losses.detach())
+        (self.record_losses if on_cpu else self.record_losses_on_device)(t, losses.detach())
         return losses / pt, predicted
 
     @torch.no_grad()
@@ -196,7 +294,8 @@ class LDiffRec(GenerativeRecommender):
     latent diffusion recommender, with any DMRec matcher attached to its encoder's Gaussian.
 
         items        optionally split into `n_clusters` groups by k-means on their text vectors
-                     (on a random projection of their interaction columns when the dataset has none)
+                     (on a random projection of their interaction columns when the dataset has none),
+                     or, as DiffRec, on a pre-trained LightGCN's item embeddings (`item_clusters_from`)
         encoder      per group c: x_u[I_c] (input dropout) -> Linear(|I_c|, 2 d_c) -> tanh -> (mu, logvar);
                      the groups' d_c add up to latent_dim (300), d_c proportional to |I_c|
         diffusion    `steps` forward steps over the sampled latent; an MLP denoiser with a sinusoidal
@@ -227,7 +326,8 @@ class LDiffRec(GenerativeRecommender):
         self.epoch = 0
         self.update_count = 0
 
-        labels = item_clusters(dataset, self.n_clusters, int(config["seed"]))
+        self.denoiser_learning_rate = config["denoiser_learning_rate"]  # None: the autoencoder's rate
+        labels = item_clusters(dataset, self.n_clusters, int(config["seed"]), self.cluster_features(config, dataset))
         sizes = group_latent_sizes(labels, max(self.n_clusters, 1), self.latent_dim)
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         mask = torch.zeros(self.n_items, 2 * self.latent_dim)
@@ -245,10 +345,32 @@ class LDiffRec(GenerativeRecommender):
                                  float(config["denoiser_dropout"]))
         self.diffusion = LatentDiffusion(int(config["steps"]), str(config["noise_schedule"]),
                                          float(config["noise_scale"]), float(config["noise_min"]),
-                                         float(config["noise_max"]), bool(config["beta_fixed"]))
+                                         float(config["noise_max"]), bool(config["beta_fixed"]),
+                                         float64_loss_weights=bool(config["float64_loss_weights"]))
         self.build_language_branch(dataset, self.latent_dim, int(config["pmn_hidden_size"]))
         self.initialize_weights()
         self.init_group_encoders(labels, offsets, sizes)
+
+    def cluster_features(self, config, dataset) -> torch.Tensor | None:
+        """What the items are clustered on: None (text vectors, `item_clusters`' default) or, with
+        `item_clusters_from: lightgcn`, the item embeddings of a short LightGCN pre-training."""
+        source = str(config["item_clusters_from"])
+        if source not in CLUSTER_SOURCES:
+            raise ValueError(f"item_clusters_from must be one of {CLUSTER_SOURCES}, not {source!r}")
+        if source == "text" or self.n_clusters <= 1:
+            return None
+        return lightgcn_item_embeddings(dataset, config, int(config["cluster_pretrain_epochs"]),
+                                        int(config["seed"]), self.device)
+
+    def optimizer_groups(self, learning_rate: float) -> list[dict]:
+        """The trainer's parameter groups: every parameter at `learning_rate`, or, with
+        `denoiser_learning_rate` set, the denoiser's at that rate (DiffRec's optimizer2, lr2)."""
+        if self.denoiser_learning_rate is None:
+            return [{"params": list(self.parameters())}]
+        denoiser = list(self.denoiser.parameters())
+        own = {id(p) for p in denoiser}
+        return [{"params": [p for p in self.parameters() if id(p) not in own], "lr": learning_rate},
+                {"params": denoiser, "lr": float(self.denoiser_learning_rate)}]
 
     @torch.no_grad()
     def init_group_encoders(self, labels: np.ndarray, offsets: np.ndarray, sizes: list[int]) -> None:
@@ -295,7 +417,7 @@ class LDiffRec(GenerativeRecommender):
         return self.kl_cap
 
     def calculate_loss(self, interaction):
-        batch = self.user_batch(interaction[self.USER_ID], self.dropout)
+        batch = self.user_batch(interaction[self.USER_ID], self.dropout, entries=batch_entry_count(interaction))
         regularizer, gaussian = self.match(self.collaborative_gaussian(batch), batch)
         diffusion_losses, z0 = self.diffusion.training_loss(self.denoiser, gaussian.sample(), self.reweight)
         reconstruction = self.decoder.loss(z0, batch, target_values=batch.values)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from benchmark.training.interactions import batch_entry_count
 from dmrec.divergences import Gaussian
 from dmrec.models.base import GenerativeRecommender, MultinomialHead, UserBatch, init_item_table
 
@@ -61,7 +62,7 @@ class MultVAE(GenerativeRecommender):
     def calculate_loss(self, interaction, mask: torch.Tensor | None = None, noise: torch.Tensor | None = None):
         """`mask` (B, n_items) and `noise` (B, d) replace the dropout and reparameterisation draws
         (`user_batch`, `Gaussian.sample`): the reference test feeds the released code's."""
-        batch = self.user_batch(interaction[self.USER_ID], self.dropout, mask)
+        batch = self.user_batch(interaction[self.USER_ID], self.dropout, mask, batch_entry_count(interaction))
         reconstruction, regularizer = self.loss_terms(batch, noise)
         loss = reconstruction + self.kl_weight() * regularizer
         self.update_count += 1

@@ -123,3 +123,16 @@ def test_a_yaml_counts_by_its_values_not_its_comments_or_search_ranges(tmp_path)
 def test_a_model_hash_covers_its_extends_chain():
     star = {path.name for path in code_files("alpharec_star")}
     assert {"alpharec.yaml", "alpharec_star.yaml", "protocol.yaml"} <= star
+
+
+def test_a_copy_without_git_names_the_commit_it_was_given(tmp_path, monkeypatch):
+    """A tree copied without .git (rsync to a cluster, a GPU box) records $DMREC_COMMIT; a checkout
+    records its own HEAD whatever the variable says."""
+    from benchmark.checkout import COMMIT_VARIABLE, source_commit
+
+    monkeypatch.setenv(COMMIT_VARIABLE, "0123abc")
+    assert source_commit(tmp_path) == "0123abc"
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO_ROOT).stdout.strip()
+    assert source_commit(REPO_ROOT) == head != "0123abc"
+    monkeypatch.delenv(COMMIT_VARIABLE)
+    assert source_commit(tmp_path) is None

@@ -71,3 +71,39 @@ def test_one_copy_epoch_gives_the_streamed_batches(data_root):
     users = UserBatchLoader(train_set, 10, torch.Generator().manual_seed(0))
     same_seed = UserBatchLoader(train_set, 10, torch.Generator().manual_seed(0))
     assert all(torch.equal(x["user_id"], y["user_id"]) for x, y in zip(same_seed, users.epoch("cpu"), strict=True))
+
+
+def test_user_batches_carry_their_entry_count_counted_on_the_host(data_root):
+    from benchmark.training.interactions import ENTRY_COUNT, batch_entry_count
+
+    train_set = _train_set(data_root)
+    counts = np.diff(train_matrix(train_set).indptr)
+    for batch in UserBatchLoader(train_set, 10, torch.Generator().manual_seed(0)):
+        assert batch[ENTRY_COUNT].device.type == "cpu"
+        assert batch_entry_count(batch) == int(counts[batch[train_set.uid_field].numpy()].sum())
+
+
+def test_a_gather_given_the_host_count_equals_the_one_that_reads_it(data_root):
+    matrix = train_matrix(_train_set(data_root))
+    rows = SparseRows(matrix)
+    users = torch.tensor([3, 1, 17, 5, 1])
+    told = rows._gather(users, rows.entry_count(users.numpy()))
+    read = rows._gather(users)
+    assert all(torch.equal(a, b) for a, b in zip(told, read, strict=True))
+    count = rows.entry_count(users.numpy())
+    assert count == int(np.diff(matrix.indptr)[users.numpy()].sum())
+    assert torch.equal(rows.dense(users, count), torch.as_tensor(matrix[users.numpy()].toarray()))
+
+
+def test_fixed_order_shuffles_once_and_repeats_the_first_epochs_batches(data_root):
+    train_set = _train_set(data_root)
+    uid = train_set.uid_field
+
+    def epochs(loader, n):
+        return [torch.cat([b[uid] for b in loader]) for _ in range(n)]
+
+    fixed = epochs(UserBatchLoader(train_set, 10, torch.Generator().manual_seed(0), fixed_order=True), 3)
+    moving = epochs(UserBatchLoader(train_set, 10, torch.Generator().manual_seed(0)), 3)
+    assert torch.equal(fixed[0], moving[0])  # the one order is the first epoch's draw
+    assert torch.equal(fixed[1], fixed[0]) and torch.equal(fixed[2], fixed[0])
+    assert not torch.equal(moving[1], moving[0])

@@ -166,3 +166,27 @@ def test_table2_settings_validate_after_epochs_1_4_7(data_root, model):
     trainer.fit(make_train_loader(net, train_set, recbole_config, torch.Generator().manual_seed(0)),
                 RankingTarget.from_datasets("valid", train_set, valid_set))
     assert [row["epoch"] for row in trainer.curve] == [1, 4, 7]
+
+
+@pytest.mark.parametrize("model", ["multvae", "cvga", "ldiffrec"])
+def test_training_steps_never_read_an_entry_count_from_the_device(data_root, model, monkeypatch):
+    """Every gather of a training step is told its size by the loader (on a GPU the fallback
+    `int(counts.sum())` would stall the queue once per step)."""
+    from benchmark.training.interactions import SparseRows
+
+    config = resolve(model, "tiny", {**SETTINGS, "epochs": 3})
+    recbole_config, cls, (train_set, _, _) = build_recbole(config)
+    torch.manual_seed(0)
+    net = cls(recbole_config, train_set)
+    trainer = ProtocolTrainer(recbole_config, net)
+    loader = make_train_loader(net, train_set, recbole_config, torch.Generator().manual_seed(0))
+    told, untold = [], []
+    gather = SparseRows._gather
+
+    def spy(self, rows, total=None):
+        (untold if total is None else told).append(len(rows))
+        return gather(self, rows, total)
+
+    monkeypatch.setattr(SparseRows, "_gather", spy)
+    trainer._train_epoch(loader, 0)
+    assert len(told) >= len(loader) and untold == []

@@ -1,0 +1,38 @@
+"""Which code is running: the git commit of the checkout, or, for a copy of the tree without .git
+(rsync to a cluster, a GPU box), the commit named by `$DMREC_COMMIT` by whoever copied it.
+
+The one place that asks git; records, measurements and the code hash all name commits through it.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from benchmark.paths import REPO_ROOT
+
+COMMIT_VARIABLE = "DMREC_COMMIT"
+
+
+def git(*args: str, root: Path = REPO_ROOT) -> str | None:
+    """git's stdout for `args` run in `root`, or None outside a checkout (or without git)."""
+    try:
+        done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, cwd=str(root))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def source_commit(root: Path = REPO_ROOT) -> str | None:
+    """The full commit the code runs from: git's HEAD, or outside a checkout `$DMREC_COMMIT` (a name
+    for readers; the code hash, not this name, is what makes a record stale)."""
+    head = git("rev-parse", "HEAD", root=root)
+    return (head.strip() if head else None) or os.environ.get(COMMIT_VARIABLE) or None
+
+
+def is_dirty(*paths: str, root: Path = REPO_ROOT) -> bool | None:
+    """True when git reports a change: to `paths` (an untracked one counts: it is code the commit
+    lacks), else to any tracked file (scratch files beside the tree do not). None outside a checkout."""
+    untracked = "--untracked-files=all" if paths else "--untracked-files=no"
+    status = git("status", "--porcelain", untracked, "--", *paths, root=root)
+    return None if status is None else bool(status.strip())
