@@ -11,13 +11,14 @@
 #   prepare     amazon (no text) and amazon-standin (random 1536-d text vectors) from $AMAZON_SOURCE,
 #               an RLMRec-format folder (trn_mat.pkl, val_mat.pkl, tst_mat.pkl)
 #   epoch       benchmark.perf's interleaved Mult-VAE / DMRec table with host-sync counts (EPOCH_LIMIT, 40)
-#   grids       two grids at once into a private results root: the `fidelity` grid by WORKERS runners
+#   grids       two grids at once into a private results root (a copy of RESUME, when set, so what
+#               finished there is not run again): the `fidelity` grid by WORKERS runners
 #               sharing one store (the claims hand each trial to one of them), and the Table 2 slice
 #               (Mult-VAE, L-DiffRec, CVGA; base and DMRec-M; seed 0; amazon-standin) as SHARDS
-#               `--shard i/SHARDS` runs (GRIDS_LIMIT, 200)
+#               `--shard i/SHARDS` runs, none with SHARDS=0 (GRIDS_LIMIT, 200)
 #   concurrent  trials per hour at N = 1, 2, 4, 8 processes on the device (CONCURRENT_LIMIT, 50)
 #   project     the projected wall time of Table 2's 360 trials on this device (PROJECT_LIMIT, 50)
-# Other settings: PY (python3), DEVICE (cuda), DATASET (amazon-standin: the perf stages' data),
+# Other settings: STAGES (which timed stages run: "epoch grids concurrent project"), PY (python3), DEVICE (cuda), DATASET (amazon-standin: the perf stages' data),
 # GRID_DATASET (amazon: where the grids run; `tiny` for a rehearsal), LIMIT (every time box at once),
 # SHAPE (users,items,interactions,dim: synthetic data of this shape for the perf stages, instead of
 # the paper's Table 1 shapes), PROJECT_RESULTS (the results root whose table2 runs give the epochs),
@@ -34,14 +35,18 @@ EPOCH_LIMIT=${EPOCH_LIMIT:-${LIMIT:-40}}
 GRIDS_LIMIT=${GRIDS_LIMIT:-${LIMIT:-200}}
 CONCURRENT_LIMIT=${CONCURRENT_LIMIT:-${LIMIT:-50}}
 PROJECT_LIMIT=${PROJECT_LIMIT:-${LIMIT:-50}}
+STAGES=${STAGES:-epoch grids concurrent project}  # which of the timed stages run, in this order
 WORKERS=${WORKERS:-12}
 SHARDS=${SHARDS:-3}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu-measure.XXXXXX")
-mkdir -p "$WORK/tables" "$WORK/logs"
+mkdir -p "$WORK/tables" "$WORK/logs" "$WORK/results"
+# RESUME: a results root whose stores the grids resume (trials finished there are not run again)
+[ -n "${RESUME:-}" ] && cp -r "$RESUME"/. "$WORK/results/"
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 DMREC_RESULTS="$WORK/results"
 START=$(date +%s)
+want() { [[ " $STAGES " == *" $1 "* ]]; }
 log() { echo "[gpu_measure +$(($(date +%s) - START))s] $*" | tee -a "$WORK/logs/gpu_measure.log"; }
 
 bundle() {  # the two files that come back, whatever happened before
@@ -96,10 +101,13 @@ perf() {  # perf NAME LIMIT ARGS...: one benchmark.perf process, 30 s beyond its
   boxed $((limit + 30)) "perf-$name" "$PY" -m benchmark.perf --device "$DEVICE" --dataset "$DATASET" \
     --out "$WORK/tables" --time-limit "$limit" "$@"
 }
-perf epoch "$EPOCH_LIMIT" --repeats 3
+want epoch && perf epoch "$EPOCH_LIMIT" --repeats 3
+
+if want grids; then
 
 log "stage grids: fidelity by $WORKERS runners, table2 slice by $SHARDS shards, ${GRIDS_LIMIT}s"
 grid_start=$(date +%s)
+find "$WORK/results" -name record.json >"$WORK/logs/records-before.txt"
 pids=()
 for worker in $(seq 1 "$WORKERS"); do
   timeout --signal=INT --kill-after=10 "$GRIDS_LIMIT" "$PY" -m benchmark.run --grid fidelity --no-ray \
@@ -118,11 +126,14 @@ grid_seconds=$(($(date +%s) - grid_start))
 import json, sys
 from pathlib import Path
 work, seconds, workers, shards = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+before = set((work / "logs" / "records-before.txt").read_text().split())  # resumed, not run here
 print(f"### Grids on one device: {seconds} s wall, fidelity by {workers} runners, table2 slice by {shards} shards\n")
 print("| grid | model | matcher | dataset | seed | epochs | best epoch | train s | s/epoch | R@20 | N@20 |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 done = 0
 for path in sorted((work / "results").glob("*/trials/*/record.json")):
+    if str(path) in before:
+        continue
     r = json.loads(path.read_text())
     if r.get("status") != "finished":
         continue
@@ -134,8 +145,9 @@ for path in sorted((work / "results").glob("*/trials/*/record.json")):
 print(f"\n- {done} trials finished in {seconds} s: {done * 3600 / max(seconds, 1):.0f} trials per hour")
 PYTABLE
 log "stage grids: $(tail -1 "$WORK/tables/grids.md")"
+fi
 
-perf concurrent "$CONCURRENT_LIMIT" --skip-epoch-table --concurrent 1,2,4,8 --trial-epochs 5
+want concurrent && perf concurrent "$CONCURRENT_LIMIT" --skip-epoch-table --concurrent 1,2,4,8 --trial-epochs 5
 # the projection takes its epoch counts from the stored CPU runs of Table 2 (PROJECT_RESULTS: a results root)
-DMREC_RESULTS=${PROJECT_RESULTS:-$PWD/results} perf project "$PROJECT_LIMIT" --skip-epoch-table --project table2 --repeats 2
+want project && DMREC_RESULTS=${PROJECT_RESULTS:-$PWD/results} perf project "$PROJECT_LIMIT" --skip-epoch-table --project table2 --repeats 2
 log "done in $(($(date +%s) - START)) s"

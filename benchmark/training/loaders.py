@@ -16,6 +16,14 @@ from recbole.data.interaction import Interaction
 from benchmark.training.interactions import ENTRY_COUNT, train_matrix
 
 
+def to_device(tensor: torch.Tensor, device) -> torch.Tensor:
+    """`tensor` (on the host) on `device`; to a GPU through pinned memory without blocking, so an
+    epoch's one copy does not make the host wait for the device's queue."""
+    if torch.device(device).type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
 class UserBatchLoader:
     """One epoch = one pass over the users that have training items (RecBole's padding user 0
     never appears), in batches of `batch_size` users: reshuffled every epoch, or with `fixed_order`
@@ -56,7 +64,7 @@ class UserBatchLoader:
     def epoch(self, device="cpu"):
         """One epoch of batches, users on `device` (one host-to-device copy), entry counts on the host."""
         host_users = self._epoch_order()
-        users = host_users.to(device)
+        users = to_device(host_users, device)
         entries = self.counts[host_users.numpy()]
         for start in range(0, len(users), self.batch_size):
             stop = start + self.batch_size
@@ -142,7 +150,7 @@ class PairBatchLoader:
             parts.append(torch.cat([users.unsqueeze(1), items.unsqueeze(1), negatives], dim=1))
         if not parts:
             return
-        table = torch.cat(parts).to(device)  # (pairs, 2 + num_negatives)
+        table = to_device(torch.cat(parts), device)  # (pairs, 2 + num_negatives)
         for chunk in torch.split(table, sizes):
             yield self._interaction(chunk[:, 0].contiguous(), chunk[:, 1].contiguous(), chunk[:, 2:].contiguous())
 
