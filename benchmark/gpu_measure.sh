@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The GPU measurement as one prepared, time-boxed script. Each stage runs in its own processes,
 # is killed at its time box, and writes its tables as soon as it finishes, so a stage that runs out
-# of time loses only itself. Everything lands in $OUT as two files: summary.md (every table and
-# the log, readable at once) and bundle.tgz (the tables as CSV, the logs, the results stores).
+# of time loses only itself. Everything lands in $OUT: summary.md (every table and the log,
+# readable at once), bundle.tgz (the tables as CSV, the logs, the results stores) and the tables as a
+# dated measurement under this machine's header (perf-cuda.md and perf-cuda/<date>-<commit>.md, for
+# docs/measurements/).
 #
 #   OUT=/tmp/gpu WHEELS=.whl AMAZON_SOURCE=.gpu/amazon bash benchmark/gpu_measure.sh      # GPU box, ~9 min
 #   OUT=/tmp/gpu DEVICE=cpu DATASET=tiny GRID_DATASET=tiny LIMIT=20 bash benchmark/gpu_measure.sh  # rehearsal
@@ -58,6 +60,12 @@ bundle() {  # the two files that come back, whatever happened before
     done
     echo; echo '## Log'; echo '```'; cat "$WORK/logs/gpu_measure.log"; echo '```'
   } >"$OUT/summary.md"
+  # the tables as a dated measurement under this machine's header (docs/measurements/ takes both files)
+  for table in "$WORK"/tables/{perf_epoch,grids,perf_concurrent,perf_project}.md; do
+    [ -f "$table" ] && { cat "$table"; echo; }
+  done >"$WORK/tables/all.md"
+  "$PY" -m benchmark.measurements record perf-cuda --from "$WORK/tables/all.md" --root "$OUT" \
+    --command "bash benchmark/gpu_measure.sh" >>"$WORK/logs/gpu_measure.log" 2>&1
   tar -czf "$OUT/bundle.tgz" -C "$WORK" tables logs results 2>/dev/null
 }
 trap bundle EXIT
@@ -77,7 +85,7 @@ print('python', platform.python_version(), 'torch', torch.__version__, 'numpy', 
       'pandas', pandas.__version__, 'scipy', scipy.__version__, 'recbole', recbole.__version__)
 print('cuda', torch.cuda.is_available() and torch.cuda.get_device_name(0))"
   command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-  nproc; } >"$WORK/logs/device.txt" 2>&1
+  echo "cores: $(nproc --all)"; } >"$WORK/logs/device.txt" 2>&1
 log "device: $(tr '\n' ' ' <"$WORK/logs/device.txt" | cut -c1-300)"
 
 boxed() {  # boxed SECONDS LOGNAME COMMAND...: one process, killed at its time box

@@ -56,23 +56,28 @@ def gpu_name() -> str:
     return ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
 
 
-def header(command: list[str], when: dt.datetime | None = None, state: tuple[str, bool] | None = None) -> str:
+def header(command: list[str], when: dt.datetime | None = None, state: tuple[str, bool] | None = None,
+           machine: str | None = None, software: str | None = None) -> str:
     """The provenance block that opens every measurement file (Markdown, no heading). `state`:
-    the (commit, dirty) that made what is measured, when it is not the checkout's own (stored runs)."""
+    the (commit, dirty) that made what is measured, when it is not the checkout's own (stored runs);
+    `machine`, `software`: where it was measured, when that is not this machine (a GPU box's report)."""
     when = when or dt.datetime.now(dt.timezone.utc)
     commit, dirty = state or commit_state()
+    machine = machine or f"{cpu_model()}, {os.cpu_count()} cores; GPU: {gpu_name()}"
+    software = software or f"Python {platform.python_version()}, torch {_version('torch')}"
     lines = [
         f"- **date**: {when.strftime('%Y-%m-%d %H:%M UTC')}",
         f"- **commit**: `{commit}`" + (" (with uncommitted changes)" if dirty else ""),
-        f"- **machine**: {cpu_model()}, {os.cpu_count()} cores; GPU: {gpu_name()}",
-        f"- **software**: Python {platform.python_version()}, torch {_version('torch')}",
+        f"- **machine**: {machine}",
+        f"- **software**: {software}",
         f"- **command**: `{shlex.join(command)}`",
     ]
     return "\n".join(lines) + "\n"
 
 
 def record_measurement(kind: str, command: list[str], markdown: str, root: Path | None = None,
-                       state: tuple[str, bool] | None = None) -> Path:
+                       state: tuple[str, bool] | None = None, when: dt.datetime | None = None,
+                       machine: str | None = None, software: str | None = None) -> Path:
     """Write `markdown` under a provenance header as the latest `<kind>.md` and as dated history.
 
     Returns the path of the dated history file. `kind` names the measurement (`perf`,
@@ -81,9 +86,9 @@ def record_measurement(kind: str, command: list[str], markdown: str, root: Path 
     if not kind or not all(c.isalnum() or c in "-_" for c in kind):
         raise ValueError(f"measurement kind {kind!r}: use letters, digits, '-' and '_' only")
     base = Path(root) if root is not None else MEASUREMENTS_DIR
-    when = dt.datetime.now(dt.timezone.utc)
+    when = when or dt.datetime.now(dt.timezone.utc)
     commit, dirty = state or commit_state()
-    text = header(command, when, (commit, dirty)) + "\n" + markdown.strip() + "\n"
+    text = header(command, when, (commit, dirty), machine, software) + "\n" + markdown.strip() + "\n"
     history = base / kind / f"{when.strftime('%Y-%m-%d')}-{commit}{'-dirty' if dirty else ''}.md"
     history.parent.mkdir(parents=True, exist_ok=True)
     for path in (history, base / f"{kind}.md"):
@@ -133,7 +138,8 @@ def records_state(records: list[dict]) -> tuple[str, bool] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m benchmark.measurements run-costs --grid G`: record a stored run's cost as `<G>-run`."""
+    """`run-costs --grid G`: record a stored run's cost as `<G>-run`; `record KIND --from FILE`: record a
+    table a script wrote, e.g. on a GPU box, under the header of the machine it runs on."""
     import argparse
     import sys
 
@@ -144,13 +150,29 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Write a measurement file under docs/measurements/.",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="action", required=True)
     costs = commands.add_parser("run-costs", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                 help="wall time and per-model costs of a grid's stored trials")
     costs.add_argument("--grid", required=True, help="the grid whose stored trials to measure")
     costs.add_argument("--command", default="./run_all.sh", help="the command that ran the grid (recorded as is)")
     costs.add_argument("--results", help="results root (default: $DMREC_RESULTS, else <repo>/results)")
+    record = commands.add_parser("record", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                 help="a Markdown table a script wrote (benchmark/gpu_measure.sh), under this "
+                                      "machine's header")
+    record.add_argument("kind", help="the measurement's name, e.g. perf-cuda")
+    record.add_argument("--from", dest="source", type=Path, required=True, help="the Markdown file to record")
+    record.add_argument("--command", required=True, help="the command that measured it (recorded as is)")
+    record.add_argument("--root", type=Path, help="where to write (default: docs/measurements)")
     args = parser.parse_args(argv)
+    if args.action == "record":
+        try:
+            markdown = args.source.read_text()
+            path = record_measurement(args.kind, shlex.split(args.command), markdown, root=args.root)
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            print(f"error: {args.source}: {getattr(error, 'strerror', None) or error}", file=sys.stderr)
+            return 1
+        print(f"wrote {path}")
+        return 0
     store = ResultStore(args.grid, Path(args.results) if args.results else None)
     try:
         markdown = run_costs(store.records(), len(store.failed_ids()))

@@ -50,6 +50,7 @@ NOT_CHEAP = (
     "benchmark.tune",                  # minutes of searching (tests/tuning runs it on tiny data)
     "benchmark.analysis.reproducibility",  # rewrites README.md (its --check form runs)
     "mkdocs build", "mkdocs serve",    # tests/test_docs.py builds the site
+    "OUT=",                            # benchmark/gpu_measure.sh: minutes on a GPU machine
 )
 
 

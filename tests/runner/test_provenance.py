@@ -125,14 +125,14 @@ def test_a_model_hash_covers_its_extends_chain():
     assert {"alpharec.yaml", "alpharec_star.yaml", "protocol.yaml"} <= star
 
 
-def test_a_copy_without_git_names_the_commit_it_was_given(tmp_path, monkeypatch):
-    """A tree copied without .git (rsync to a cluster, a GPU box) records $DMREC_COMMIT; a checkout
-    records its own HEAD whatever the variable says."""
+def test_a_copy_names_the_commit_it_was_given(tmp_path, monkeypatch):
+    """A copied tree (rsync to a cluster, a GPU box; its .git absent or older than its files)
+    records $DMREC_COMMIT when set; otherwise a checkout records its HEAD, and a copy nothing."""
     from benchmark.checkout import COMMIT_VARIABLE, source_commit
 
-    monkeypatch.setenv(COMMIT_VARIABLE, "0123abc")
-    assert source_commit(tmp_path) == "0123abc"
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO_ROOT).stdout.strip()
-    assert source_commit(REPO_ROOT) == head != "0123abc"
+    monkeypatch.setenv(COMMIT_VARIABLE, "0123abc")
+    assert source_commit(tmp_path) == "0123abc" == source_commit(REPO_ROOT)
     monkeypatch.delenv(COMMIT_VARIABLE)
+    assert source_commit(REPO_ROOT) == head
     assert source_commit(tmp_path) is None
