@@ -1,4 +1,5 @@
-"""Runs pending trials: sequentially in this process, or as Ray Tune trials. The only module that imports Ray.
+"""Runs pending trials: sequentially in this process, or as Ray Tune trials. The one place a Ray instance starts
+(`ray_instance`, also for `benchmark.tune`).
 
 Both paths call `benchmark.execute.run_and_store`, which writes the trial's record into the store
 from inside the process that trained it; Ray's own experiment folder lives in a temporary
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import socket
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -200,6 +200,35 @@ def connect(address: str | None, env_vars: dict, num_cpus: float | None = None, 
                             f"{message})") from None
 
 
+@contextmanager
+def ray_instance(results_root, address: str | None = None, threads: int | None = None,
+                 num_cpus: float | None = None, num_gpus: float | None = None):
+    """A connected Ray for the `with` block, shut down after it: the cluster at `address` (else
+    $RAY_ADDRESS), or a private local instance. Its workers see this data root, `results_root`, the
+    repo on PYTHONPATH and, when given, `threads` as OMP_NUM_THREADS. The one place Ray starts.
+    Raises ScheduleError for an address that cannot be joined."""
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no CSV/JSON/TensorBoard copies of results
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1000000")
+    import ray
+
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address == "local":
+        address = None
+    env_vars = {
+        DATA_ROOT_ENV: str(data_root()), RESULTS_ENV: str(results_root),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+        **{k: v for k, v in os.environ.items() if k == "DMREC_VERBOSE"},
+        **({"OMP_NUM_THREADS": str(threads)} if threads else {}),
+    }
+    connect(address, env_vars, num_cpus, num_gpus)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
 def node_resources() -> list[dict]:
     """The total resources of each live node of the connected Ray cluster."""
     import ray
@@ -219,24 +248,10 @@ def run_with_ray(trials: list[Trial], store: ResultStore, progress: Progress, cp
     Raises ScheduleError, before any trial is submitted, for a request no node can hold or an
     address that cannot be joined."""
     check_request(cpus_per_trial, gpus_per_trial)
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no CSV/JSON/TensorBoard copies of results
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1000000")
-    import ray
     from ray import tune
 
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    if address == "local":
-        address = None
-    env_vars = {
-        DATA_ROOT_ENV: str(data_root()), RESULTS_ENV: str(store.root),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
-        **{k: v for k, v in os.environ.items() if k == "DMREC_VERBOSE"},
-    }
-    connect(address, env_vars, num_cpus, num_gpus)
-    scratch = None
-    try:
+    with (ray_instance(store.root, address, num_cpus=num_cpus, num_gpus=num_gpus),
+          tempfile.TemporaryDirectory(prefix="dmrec-ray-", ignore_cleanup_errors=True) as scratch):
         nodes = node_resources()
         check_request(cpus_per_trial, gpus_per_trial, nodes)
         cpus = derive_cpus(cpus_per_trial, gpus_per_trial, nodes)
@@ -263,7 +278,6 @@ def run_with_ray(trials: list[Trial], store: ResultStore, progress: Progress, cp
             def on_step_end(self, iteration, trials, **info):
                 progress.heartbeat()
 
-        scratch = tempfile.mkdtemp(prefix="dmrec-ray-")
         trainable = tune.with_parameters(_ray_trial, payloads=payloads, execute=execute or run_and_store)
         tuner = tune.Tuner(
             tune.with_resources(trainable, {"cpu": cpus, "gpu": gpus_per_trial}),
@@ -274,7 +288,3 @@ def run_with_ray(trials: list[Trial], store: ResultStore, progress: Progress, cp
                                       checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False)),
         )
         tuner.fit()
-    finally:
-        ray.shutdown()
-        if scratch:
-            shutil.rmtree(scratch, ignore_errors=True)

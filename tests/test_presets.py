@@ -47,7 +47,12 @@ def test_released_preset_of_the_dmrec_bases(model):
     else:
         assert "normalize_input" not in released
     changed = {k for k in released if released[k] != plain.get(k)}
-    assert changed <= {"preset", "weight_init", "first_eval_epoch", "normalize_input"}
+    # L-DiffRec's preset also clusters its items as DiffRec does (measured: docs/reproducibility.md)
+    own = {"ldiffrec": {"item_clusters_from"}}.get(model, set())
+    assert changed == {"preset", "weight_init", "first_eval_epoch", *own} | ({"normalize_input"} if model == "multvae"
+                                                                            else set())
+    if own:
+        assert plain["item_clusters_from"] == "text" and released["item_clusters_from"] == "lightgcn"
 
 
 @pytest.mark.parametrize("model, expected", [

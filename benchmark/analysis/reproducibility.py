@@ -327,6 +327,24 @@ def _change(row: dict, reference: dict | None) -> tuple[float, list[int]]:
     return (after - before) / before if before else math.nan, shared
 
 
+def _ran(by_metric: dict[str, dict]) -> bool:
+    return any(r["n_seeds"] not in ("", "0") for r in by_metric.values())
+
+
+def reference_of(name: str, settings: dict[str, dict[str, dict]], paper_settings: str) -> str:
+    """The settings `name` is compared with, so that a row shows what its own change moves: among the
+    settings run from the same preset whose changed keys are a strict subset of `name`'s, the one
+    with the most (one change at a time where the screening ran it so); else the paper grid's."""
+    preset, *changes = name.split(" + ")
+    best, best_size = paper_settings, -1
+    for other, by_metric in settings.items():
+        other_preset, *other_changes = other.split(" + ")
+        if (other != name and other_preset == preset and set(other_changes) < set(changes)
+                and len(other_changes) > best_size and _ran(by_metric)):
+            best, best_size = other, len(other_changes)
+    return best
+
+
 def _verdict(metric: str, settings: dict[str, dict[str, dict]], paper_settings: str) -> str:
     """One plain sentence: is the paper's number of this cell reached within 3%, and which setting moves it."""
     reference = settings.get(paper_settings, {}).get(metric)
@@ -345,11 +363,12 @@ def _verdict(metric: str, settings: dict[str, dict[str, dict]], paper_settings: 
     sentence = f"{head}{verdict}: {at}."
     others = [(s, by_metric[metric]) for s, by_metric in settings.items()
               if s != paper_settings and metric in by_metric and by_metric[metric]["n_seeds"] not in ("", "0")]
-    moves = [(s, *_change(row, reference)) for s, row in others]
+    references = {s: reference_of(s, settings, paper_settings) for s, _ in others}
+    moves = [(s, *_change(row, settings.get(references[s], {}).get(metric))) for s, row in others]
     moves = [(s, change, shared) for s, change, shared in moves if not math.isnan(change)]
     if moves:
         s, change, shared = max(moves, key=lambda move: abs(move[1]))
-        sentence += (f" The largest move: {_md(s)}, {change:+.1%} against {_md(paper_settings)} "
+        sentence += (f" The largest move: {_md(s)}, {change:+.1%} against {_md(references[s])} "
                      f"(seed{'s' * (len(shared) != 1)} {_seeds_text(shared)}).")
     within = [f"{_md(s)} ({_rel(row)}, {row['n_seeds']} seed{'s' * (row['n_seeds'] != '1')})"
               for s, row in others if row["within_3pct"] == "True"]
@@ -368,19 +387,20 @@ def render_screening(status: pd.DataFrame) -> str:
         if all(r["n_seeds"] in ("", "0") for by_metric in settings.values() for r in by_metric.values()):
             continue
         paper_settings = _paper_settings(settings)
-        reference = settings.get(paper_settings, {})
         lines += ["", f"### {base} on {dataset}", "",
-                  "| settings | seeds | " + " | ".join(METRIC_LABELS[m] for m in METRICS) + " | grid |",
-                  "|---|---|" + "---|" * len(METRICS) + "---|"]
+                  "| settings | seeds | " + " | ".join(METRIC_LABELS[m] for m in METRICS)
+                  + " | change against | grid |",
+                  "|---|---|" + "---|" * len(METRICS) + "---|---|"]
         papers = {m: row["paper"] for by_metric in settings.values() for m, row in by_metric.items()}
         lines.append("| the paper | | " + " | ".join(f"{float(papers[m]):.4f}" if papers.get(m) else "–"
-                                                  for m in METRICS) + " | |")
+                                                  for m in METRICS) + " | | |")
         for name, by_metric in settings.items():
             first = next(iter(by_metric.values()))
             if first["n_seeds"] in ("", "0"):
                 lines.append(f"| {_md(name)} (the paper grid's) | not run | " + " | ".join(["–"] * len(METRICS))
-                             + " | |")
+                             + " | | |")
                 continue
+            against = reference_of(name, settings, paper_settings) if name != paper_settings else ""
             cells = []
             for metric in METRICS:
                 row = by_metric.get(metric)
@@ -389,12 +409,13 @@ def render_screening(status: pd.DataFrame) -> str:
                     continue
                 cell = f"{_ours(row)} ({_rel(row)} {_mark(row)})".replace(" )", ")")
                 if name != paper_settings:
-                    change, shared = _change(row, reference.get(metric))
+                    change, shared = _change(row, settings.get(against, {}).get(metric))
                     cell += f"; {change:+.1%} on seed{'s' * (len(shared) != 1)} {_seeds_text(shared)}" \
                         if shared else "; no shared seed"
                 cells.append(cell)
             label = f"{_md(name)} (the paper grid's)" if name == paper_settings else _md(name)
-            lines.append(f"| {label} | {_seeds_text(_per_seed(first))} | {' | '.join(cells)} | {first['grid']} |")
+            lines.append(f"| {label} | {_seeds_text(_per_seed(first))} | {' | '.join(cells)} | {_md(against)} "
+                         f"| {first['grid']} |")
         lines += ["", *(_verdict(m, settings, paper_settings) for m in METRICS)]
     if len(lines) == 1:
         lines += ["", "No stored trial of a Table 2 base yet."]

@@ -1,6 +1,7 @@
 """Ray Tune over each cell: Optuna's TPE proposes configs, ASHA stops the weak ones early.
 
-The only module of the search that imports Ray. Each cell gets the same budget (`budget` sampled
+The search's use of Ray Tune (the Ray instance itself is `benchmark.schedule.ray_instance`'s, as for
+the grids). Each cell gets the same budget (`budget` sampled
 configs, or `budget_s` seconds of sampling) minus what its stored samples already spent; those
 are handed to TPE as finished trials (with their validation curves), so a rerun continues the
 search instead of repeating it. A time budget counts the samples' own seconds, summed
@@ -22,7 +23,7 @@ from pathlib import Path
 from ray import tune
 
 from benchmark.config import SearchRange
-from benchmark.paths import DATA_ROOT_ENV, REPO_ROOT, RESULTS_ENV, data_root
+from benchmark.schedule import ray_instance
 from benchmark.store import ResultStore, utc_now
 from benchmark.tuning.cells import Cell
 from benchmark.tuning.history import cell_samples
@@ -72,24 +73,6 @@ def _sample_trainable(sampled: dict, cell: Cell, grid: str, results_root: str, t
     run_sample(store, cell.sample_id(config), config, cell.dataset_version, search, tune.report, threads)
 
 
-def _ray_init(store: ResultStore, threads: int, address: str | None) -> None:
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1000000")
-    import ray
-
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    env_vars = {
-        DATA_ROOT_ENV: str(data_root()), RESULTS_ENV: str(store.root),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
-        "OMP_NUM_THREADS": str(threads),
-    }
-    local = {} if address else {"_node_ip_address": "127.0.0.1"}
-    ray.init(address=address, runtime_env={"env_vars": env_vars}, include_dashboard=False,
-             log_to_driver=False, logging_level="ERROR", configure_logging=True, **local)
-
-
 def search_cells(cells: list[Cell], grid: str, store: ResultStore, budget: int | None, budget_s: float | None,
                  cpus_per_trial: float = 1.0, seed: int = 0, address: str | None = None, stream=None) -> None:
     """Search every cell in turn with one Ray instance; returns when every cell has spent its budget."""
@@ -106,10 +89,7 @@ def search_cells(cells: list[Cell], grid: str, store: ResultStore, budget: int |
         todo.append((cell, spent, left, left_s))
     if not todo:
         return
-    _ray_init(store, threads, address)
-    import ray
-
-    try:
+    with ray_instance(store.root, address, threads):
         for cell, spent, left, left_s in todo:
             for _ in range(MAX_ROUNDS):
                 _search_cell(cell, spent, left, left_s, grid, store, cpus_per_trial, threads, seed, budget, stream)
@@ -120,8 +100,6 @@ def search_cells(cells: list[Cell], grid: str, store: ResultStore, budget: int |
                     left_s = budget_s - sum(s.seconds for s in spent)
                 if (left is not None and left <= 0) or (left_s is not None and left_s < MIN_ROUND_S):
                     break
-    finally:
-        ray.shutdown()
 
 
 def _search_cell(cell: Cell, spent, left: int | None, left_s: float | None, grid: str, store: ResultStore,

@@ -157,6 +157,25 @@ def test_mean_against_mean_when_both_settings_ran_three_seeds():
     assert "| released + weight_decay=0.01 | 0-2 | 0.1300 ± 0.0100 (+26.2% ✗); +20.0% on seed 0 |" in page  # .12/.10
 
 
+def test_a_setting_is_compared_with_the_nearest_run_setting_it_extends():
+    """One change at a time: `released + a + b` against `released + a` when that ran, not against
+    `released`; a setting with no run subset is compared with the paper grid's."""
+    records = [record(released_config("cvga", 0), (0.10, 0.15, 0.08, 0.09)),
+               record(released_config("cvga", 0, weight_decay=0.01), (0.11, 0.15, 0.08, 0.09)),
+               record(released_config("cvga", 0, weight_decay=0.01, dropout=0.5), (0.121, 0.15, 0.08, 0.09)),
+               record(released_config("cvga", 0, dropout=0.1, learning_rate=0.01), (0.09, 0.15, 0.08, 0.09))]
+    frame, _ = repro.rows_from_records(records)
+    page = repro.render_screening(frame)
+    both = "released + dropout=0.5 + weight_decay=0.01"
+    assert f"| {both} | 0 | 0.1210 (+17.5% ✗); +10.0% on seed 0 |" in page  # .121/.11, not .121/.10
+    row = page.split(f"| {both} |")[1].split("\n")[0]
+    assert row.rsplit("|", 3)[1].strip() == "released + weight_decay=0.01"  # the "change against" column
+    assert "| released + dropout=0.1 + learning_rate=0.01 | 0 | 0.0900 (-12.6% ✗); -10.0% on seed 0 |" in page
+    cells = repro._cells(frame)[("CVGA", "amazon")]
+    assert repro.reference_of("released + dropout=0.1 + learning_rate=0.01", cells, "released") == "released"
+    assert "The largest move: released + dropout=0.1 + learning_rate=0.01, -10.0% against released (seed 0)" in page
+
+
 def test_the_status_block_shows_the_paper_grids_settings_and_what_is_not_run(store):
     frame, _ = repro.status_from_store(store)
     block = repro.render_block(frame)
