@@ -51,6 +51,7 @@ NOT_CHEAP = (
     "benchmark.analysis.reproducibility",  # rewrites README.md (its --check form runs)
     "mkdocs build", "mkdocs serve",    # tests/test_docs.py builds the site
     "OUT=",                            # benchmark/gpu_measure.sh: minutes on a GPU machine
+    "for i in",                        # several runners of one grid: hours of training
 )
 
 
