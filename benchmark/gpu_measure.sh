@@ -6,20 +6,22 @@
 # dated measurement under this machine's header (perf-cuda.md and perf-cuda/<date>-<commit>.md, for
 # docs/measurements/).
 #
-#   OUT=/tmp/gpu WHEELS=.whl AMAZON_SOURCE=.gpu/amazon bash benchmark/gpu_measure.sh      # GPU box, ~9 min
+#   OUT=/tmp/gpu WHEELS=.whl AMAZON_SOURCE=.gpu/amazon bash benchmark/gpu_measure.sh      # GPU box, ~5 min
 #   OUT=/tmp/gpu DEVICE=cpu DATASET=tiny GRID_DATASET=tiny LIMIT=20 bash benchmark/gpu_measure.sh  # rehearsal
 #
-# Stages (time box in seconds, environment name):
+# The defaults keep the whole script near 5 minutes (each perf stage gets ~30 s of set-up beyond its
+# box); the recorded runs (docs/measurements/perf-cuda*) gave the stages longer boxes, named in
+# their commands. Stages (time box in seconds, environment name):
 #   prepare     amazon (no text) and amazon-standin (random 1536-d text vectors) from $AMAZON_SOURCE,
 #               an RLMRec-format folder (trn_mat.pkl, val_mat.pkl, tst_mat.pkl)
-#   epoch       benchmark.perf's interleaved Mult-VAE / DMRec table with host-sync counts (EPOCH_LIMIT, 40)
+#   epoch       benchmark.perf's interleaved Mult-VAE / DMRec table with host-sync counts (EPOCH_LIMIT, 30)
 #   grids       two grids at once into a private results root (a copy of RESUME, when set, so what
 #               finished there is not run again): the `fidelity` grid by WORKERS runners
 #               sharing one store (the claims hand each trial to one of them), and the Table 2 slice
 #               (Mult-VAE, L-DiffRec, CVGA; base and DMRec-M; seed 0; amazon-standin) as SHARDS
-#               `--shard i/SHARDS` runs, none with SHARDS=0 (GRIDS_LIMIT, 200)
-#   concurrent  trials per hour at N = 1, 2, 4, 8 processes on the device (CONCURRENT_LIMIT, 50)
-#   project     the projected wall time of Table 2's 360 trials on this device (PROJECT_LIMIT, 50)
+#               `--shard i/SHARDS` runs, none with SHARDS=0 (GRIDS_LIMIT, 110)
+#   concurrent  trials per hour at N = 1, 2, 4, 8 processes on the device (CONCURRENT_LIMIT, 30)
+#   project     the projected wall time of Table 2's 360 trials on this device (PROJECT_LIMIT, 30)
 # Other settings: STAGES (which timed stages run: "epoch grids concurrent project"), PY (python3), DEVICE (cuda), DATASET (amazon-standin: the perf stages' data),
 # GRID_DATASET (amazon: where the grids run; `tiny` for a rehearsal), LIMIT (every time box at once),
 # SHAPE (users,items,interactions,dim: synthetic data of this shape for the perf stages, instead of
@@ -33,10 +35,10 @@ DEVICE=${DEVICE:-cuda}
 OUT=${OUT:-gpu-out}
 DATASET=${DATASET:-amazon-standin}
 GRID_DATASET=${GRID_DATASET:-amazon}
-EPOCH_LIMIT=${EPOCH_LIMIT:-${LIMIT:-40}}
-GRIDS_LIMIT=${GRIDS_LIMIT:-${LIMIT:-200}}
-CONCURRENT_LIMIT=${CONCURRENT_LIMIT:-${LIMIT:-50}}
-PROJECT_LIMIT=${PROJECT_LIMIT:-${LIMIT:-50}}
+EPOCH_LIMIT=${EPOCH_LIMIT:-${LIMIT:-30}}
+GRIDS_LIMIT=${GRIDS_LIMIT:-${LIMIT:-110}}
+CONCURRENT_LIMIT=${CONCURRENT_LIMIT:-${LIMIT:-30}}
+PROJECT_LIMIT=${PROJECT_LIMIT:-${LIMIT:-30}}
 STAGES=${STAGES:-epoch grids concurrent project}  # which of the timed stages run, in this order
 WORKERS=${WORKERS:-12}
 SHARDS=${SHARDS:-3}
