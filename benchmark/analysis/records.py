@@ -98,6 +98,7 @@ class GridResults:
     trials: pd.DataFrame
     records: dict[str, dict] = field(repr=False, default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    superseded: list[str] = field(default_factory=list)  # one line per older-schema record left out
     _per_user: dict[str, pd.DataFrame | None] = field(repr=False, default_factory=dict)
 
     def per_user(self, trial_id: str) -> pd.DataFrame | None:
@@ -168,8 +169,34 @@ def load_grid_results(grid: str, root: Path | str | None = None) -> GridResults:
     if not records:
         where = root_or_default(root) / grid
         raise NoResults(f"no finished trials in {where}/; run python -m benchmark.run --grid {grid}")
+    records, superseded = drop_superseded(records)
     trials = label_configs(pd.DataFrame([trial_row(record) for record in records]))
-    return GridResults(grid, store, trials, {r["trial_id"]: r for r in records}, problems)
+    return GridResults(grid, store, trials, {r["trial_id"]: r for r in records}, problems,
+                       [f"{store.record_path(old)}: {why}; left out" for old, why in superseded])
+
+
+def drop_superseded(records: list[dict]) -> tuple[list[dict], list[tuple[str, str]]]:
+    """`records` without those a newer record repeats: same value for every key the older one has,
+    plus keys the older one lacks (its code predates them). A new model key changes every trial id,
+    so a rerun stores such a record beside the old one instead of replacing it; counted together they
+    would split a table's rows by the missing key. Records differing in a value (a `--set` run, a
+    sweep point) both stay. Returns (kept, [(older trial id, why)])."""
+    by_cell: dict[tuple, list[dict]] = {}
+    for record in records:
+        config = record["config"]
+        by_cell.setdefault(tuple(_value_key(config.get(k)) for k in ("model", "dataset", "matcher", "seed")),
+                           []).append(record)
+    dropped: dict[str, str] = {}
+    for group in by_cell.values():
+        for older in group:
+            for newer in group:
+                extra = set(newer["config"]) - set(older["config"])
+                if set(older["config"]) < set(newer["config"]) and all(
+                        _value_key(newer["config"][k]) == _value_key(v) for k, v in older["config"].items()):
+                    dropped[older["trial_id"]] = (f"superseded by trial {newer['trial_id']}, the same settings "
+                                                  f"with keys newer code added ({', '.join(sorted(extra))})")
+                    break
+    return [r for r in records if r["trial_id"] not in dropped], sorted(dropped.items())
 
 
 def trial_row(record: dict) -> dict:

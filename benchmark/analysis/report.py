@@ -164,7 +164,8 @@ def write_reports(reports: list[GridReport], report_dir: Path) -> tuple[Path, Pa
         md += table_md
         body += table_html
         for title, lines in (("Code versions", version_lines(report)), ("Skipped", report.skipped),
-                             ("Left out (bad data)", report.problems), ("Notes", report.remarks)):
+                             ("Left out (bad data)", report.problems),
+                             ("Left out (superseded)", report.results.superseded), ("Notes", report.remarks)):
             section_md, section_html = _section(title, lines)
             md += section_md
             body += section_html

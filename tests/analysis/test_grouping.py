@@ -79,3 +79,21 @@ def test_an_invalid_record_is_left_out_with_a_note(tmp_path, capsys):
     assert list(results.trials["trial_id"]) == [good]
     assert str(path) in capsys.readouterr().err  # the store's one line says why
     assert results.problems == [f"{path}: not a valid finished record (the warning above says why); left out"]
+
+
+def test_a_record_from_before_a_new_key_is_superseded_by_its_rerun(tmp_path):
+    """A new model key changes every trial id, so the rerun is stored beside the old record: the
+    old one (same value for every key it has) is left out with a line, not shown as its own row;
+    a record that differs in a value (a --set run) stays."""
+    older = {"model": "cvga", "dataset": "tiny", "matcher": "none", "learning_rate": 0.001}
+    for seed in (1, 2):
+        write_trial(tmp_path, "g", make_record({**older, "seed": seed}, 0.10))
+        write_trial(tmp_path, "g", make_record({**older, "seed": seed, "batch_order": "reshuffle"}, 0.12))
+    write_trial(tmp_path, "g", make_record({**older, "seed": 1, "learning_rate": 0.01}, 0.11))
+    results = load_grid_results("g", tmp_path)
+    kept = results.trials
+    assert sorted((c["seed"], c["learning_rate"], str(c.get("batch_order"))) for c in kept["_config"]) == [
+        (1, 0.001, "reshuffle"), (1, 0.01, "None"), (2, 0.001, "reshuffle")]
+    assert len(results.superseded) == 2
+    assert all("superseded by trial" in line and "(batch_order)" in line and line.endswith("left out")
+               for line in results.superseded)
