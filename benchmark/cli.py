@@ -59,7 +59,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dmrec-bench: unknown command '{args.command}'{hint}", file=sys.stderr)
         return EXIT_USAGE
     module = importlib.import_module(COMMANDS[args.command][0])
-    sys.argv = sys.argv[:1]  # RecBole's Config parses sys.argv for its own options; ours are not
     try:
         return module.main(args.arguments)
     except SystemExit as stop:

@@ -15,8 +15,9 @@ import platform
 import shlex
 from pathlib import Path
 
-from benchmark.checkout import is_dirty, source_commit
-from benchmark.paths import REPO_ROOT
+from benchmark.core.atomic import atomic_write
+from benchmark.core.paths import REPO_ROOT
+from benchmark.runner.checkout import is_dirty, source_commit
 
 MEASUREMENTS_DIR = REPO_ROOT / "docs" / "measurements"
 
@@ -90,11 +91,8 @@ def record_measurement(kind: str, command: list[str], markdown: str, root: Path 
     commit, dirty = state or commit_state()
     text = header(command, when, (commit, dirty), machine, software) + "\n" + markdown.strip() + "\n"
     history = base / kind / f"{when.strftime('%Y-%m-%d')}-{commit}{'-dirty' if dirty else ''}.md"
-    history.parent.mkdir(parents=True, exist_ok=True)
     for path in (history, base / f"{kind}.md"):
-        partial = path.with_name(f".{path.name}.partial")
-        partial.write_text(text)
-        partial.replace(path)
+        atomic_write(path, text)
     return history
 
 
@@ -115,7 +113,7 @@ def run_costs(records: list[dict], failed: int = 0) -> str:
     lines = [f"{len(records)} finished trials, {failed} failed; wall time from the first trial's start to the last "
              f"one's end **{wall / 60:.1f} min**; the trials add up to {total:,.0f} s of trial time.", "",
              "| model | matcher | trials | each, s (mean) | epochs run |", "|---|---|---|---|---|"]
-    from benchmark.models import REGISTRY
+    from baselines.registry import REGISTRY
 
     order = {name: position for position, name in enumerate(REGISTRY)}
     for (model, matcher), group in sorted(groups.items(), key=lambda item: (order.get(item[0][0], len(order)),
@@ -144,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     from benchmark import version
-    from benchmark.store import ResultStore
+    from benchmark.runner.store import ResultStore
 
     parser = argparse.ArgumentParser(prog="python -m benchmark.measurements",
                                      description="Write a measurement file under docs/measurements/.",

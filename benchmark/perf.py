@@ -47,6 +47,8 @@ import scipy.sparse as sp
 import torch
 
 from benchmark import version
+from benchmark.core.atomic import atomic_write
+from benchmark.core.paper import paper_dataset, table1_counts
 
 TEXT_DIM = 1536  # RLMRec's text vectors (text-embedding-ada-002)
 VARIANTS = (("Mult-VAE", "none"), ("DMRec-G", "godm"), ("DMRec-C", "cpdm"), ("DMRec-M", "mddm"))
@@ -78,21 +80,16 @@ def synthetic_dataset(name: str, n_users: int, n_items: int, n_interactions: int
                            info={"source": "benchmark/perf.py synthetic stand-in"})
 
 
-PAPER_TABLES = Path(__file__).parent / "analysis" / "paper_tables.csv"
-
-
 def table1_shape(dataset: str) -> tuple[dict, str]:
-    """(shape, where it comes from) of a paper dataset from the paper's Table 1 in
-    `benchmark/analysis/paper_tables.csv`; Amazon-Book's for any other name."""
-    with open(PAPER_TABLES, newline="") as handle:
-        table1 = {(row["dataset"], row["metric"]): row["value"] for row in csv.DictReader(handle)
-                  if row["table"] == "table1"}
-    dataset = dataset.split("-", 1)[0].lower()  # "amazon-standin" stands for amazon (as in benchmark.config)
-    where = f"paper Table 1 ({dataset})"
-    if (dataset, "n_users") not in table1:
-        where = f"paper Table 1 (amazon; '{dataset}' is not a paper dataset)"
-        dataset = "amazon"
-    shape = {key: int(float(table1[(dataset, key)])) for key in ("n_users", "n_items", "n_interactions")}
+    """(shape, where it comes from) of a paper dataset from the paper's Table 1; Amazon-Book's
+    for any other name."""
+    paper = paper_dataset(dataset)
+    where = f"paper Table 1 ({paper})"
+    if paper is None:
+        where = f"paper Table 1 (amazon; '{dataset.split('-', 1)[0].lower()}' is not a paper dataset)"
+        paper = "amazon"
+    counts = table1_counts()[paper]
+    shape = {key: counts[key] for key in ("n_users", "n_items", "n_interactions")}
     return {**shape, "text_dim": TEXT_DIM}, where
 
 
@@ -168,12 +165,8 @@ class Table:
         print("\n" + self.markdown(), flush=True)
         if out is None:
             return
-        out.mkdir(parents=True, exist_ok=True)
         for suffix, text in (("csv", self.csv()), ("md", self.markdown())):
-            path = out / f"perf_{self.name}.{suffix}"
-            partial = path.with_name(f".{path.name}.partial")
-            partial.write_text(text)
-            partial.replace(path)
+            atomic_write(out / f"perf_{self.name}.{suffix}", text)
 
 
 # ----------------------------------------------------------------------------- stage: epoch
@@ -192,12 +185,12 @@ class Variant:
 
 
 def build_variant(model: str, dataset: str, matcher: str, device: torch.device, params: dict | None = None) -> Variant:
-    from benchmark.config import resolve
-    from benchmark.grid import accepts_matcher
-    from benchmark.training.evaluation import RankingTarget
-    from benchmark.training.loaders import make_train_loader
-    from benchmark.training.trainer import ProtocolTrainer
-    from benchmark.trial import build_recbole
+    from benchmark.runner.config import resolve
+    from benchmark.runner.grid import accepts_matcher
+    from benchmark.runner.training.evaluation import RankingTarget
+    from benchmark.runner.training.loaders import make_train_loader
+    from benchmark.runner.training.trainer import ProtocolTrainer
+    from benchmark.runner.trial import build_recbole
 
     layer = {**(params or {}), "use_gpu": device.type == "cuda"}
     if accepts_matcher(model):
@@ -221,7 +214,7 @@ def timed_epoch(trainer, loader, epoch: int, device: torch.device) -> float:
 
 
 def timed_evaluation(net, target, config, device: torch.device) -> float:
-    from benchmark.training.evaluation import evaluate_full_ranking
+    from benchmark.runner.training.evaluation import evaluate_full_ranking
 
     tick = clock(device)
     evaluate_full_ranking(net, target, tuple(config["topk"]), int(config["eval_batch_size"]))
@@ -250,8 +243,8 @@ SYNC_ONLY_MODELS = (("L-DiffRec", "ldiffrec"), ("CVGA", "cvga"))  # their host s
 
 def epoch_stage(args, device: torch.device, source: str) -> Table:
     """The interleaved Mult-VAE / DMRec-G/C/M table."""
-    from benchmark.training.evaluation import RankingTarget
-    from benchmark.training.interactions import train_matrix
+    from benchmark.core.interactions import train_matrix
+    from benchmark.runner.training.evaluation import RankingTarget
 
     deadline = time.monotonic() + args.time_limit
     variants = {label: build_variant("multvae", args.dataset, matcher, device) for label, matcher in VARIANTS}
@@ -430,7 +423,7 @@ def best_speedup(table: Table | None) -> tuple[float, int] | None:
 
 def stored_epochs(grid: str) -> dict[tuple[str, str, str], float]:
     """Mean epochs run per (dataset, model, matcher) over the grid's finished stored records."""
-    from benchmark.store import ResultStore
+    from benchmark.runner.store import ResultStore
 
     runs: dict[tuple[str, str, str], list[int]] = {}
     try:
@@ -448,7 +441,7 @@ def stored_epochs(grid: str) -> dict[tuple[str, str, str], float]:
 
 def grid_cells(grid_name: str) -> list[tuple[str, str, str, int, dict]]:
     """(dataset, model, matcher, trials, params) for every cell of the grid."""
-    from benchmark.grid import accepts_matcher, load_grid
+    from benchmark.runner.grid import accepts_matcher, load_grid
 
     cells: dict[tuple[str, str, str], list] = {}
     for block in load_grid(grid_name).blocks:
@@ -465,7 +458,7 @@ def grid_cells(grid_name: str) -> list[tuple[str, str, str, int, dict]]:
 def project_stage(args, device: torch.device, concurrency: Table | None, root: Path) -> Table:
     """Projected wall time of `--project` on one device from measured per-epoch times."""
     from benchmark.data.prepared import write_prepared
-    from benchmark.training.trainer import validation_epochs
+    from benchmark.runner.training.trainer import validation_epochs
 
     deadline = time.monotonic() + args.time_limit
     cells = grid_cells(args.project)
@@ -596,12 +589,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser().parse_args(argv)
-    command_line, sys.argv[1:] = sys.argv[1:], []  # RecBole's Config parses sys.argv: perf's flags are not its own
-    try:
-        return _run(args, argv)
-    finally:
-        sys.argv[1:] = command_line
+    return _run(parser().parse_args(argv), argv)
 
 
 def _run(args, argv: list[str]) -> int:
@@ -618,7 +606,7 @@ def _run(args, argv: list[str]) -> int:
     if args.one_trial:
         return one_trial(args, device)
     if args.project:
-        from benchmark.grid import GridError, load_grid
+        from benchmark.runner.grid import GridError, load_grid
 
         try:
             load_grid(args.project)
@@ -626,14 +614,14 @@ def _run(args, argv: list[str]) -> int:
             print(f"perf: --project: {error}", file=sys.stderr)
             return 2
     if args.concurrent:
-        from benchmark.config import resolve
+        from benchmark.runner.config import resolve
 
         try:  # before any child starts: a typo is one line, not N failed processes
             resolve(args.trial_model, args.dataset, {"matcher": args.trial_matcher})
         except (KeyError, ValueError) as error:
             print(f"perf: --trial-model/--trial-matcher: {error.args[0] if error.args else error}", file=sys.stderr)
             return 2
-    from benchmark.data.errors import DataError
+    from benchmark.core.errors import DataError
     from benchmark.data.layout import read_meta
 
     needs_dataset = not args.skip_epoch_table or bool(args.concurrent)

@@ -21,11 +21,11 @@ import sys
 import yaml
 
 from benchmark import version
-from benchmark.config import ConfigError
-from benchmark.data.errors import DataError
-from benchmark.grid import Grid, GridError, Narrowing, Trial, expand, load_grid, shard
-from benchmark.schedule import ScheduleError, check_request
-from benchmark.store import ResultStore, StoreUnwritable
+from benchmark.core.errors import DataError
+from benchmark.runner.config import ConfigError
+from benchmark.runner.grid import Grid, GridError, Narrowing, Trial, expand, load_grid, shard
+from benchmark.runner.schedule import ScheduleError, check_request
+from benchmark.runner.store import ResultStore, StoreUnwritable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 STALE_NOTE = "{} finished trials were made by other code than today's (stale): rerun them with --rerun-stale"
@@ -107,8 +107,8 @@ def refuse(error: Exception) -> int:
 
 
 def stale_ids(trials: list[Trial], store: ResultStore, finished: set[str]) -> set[str]:
-    """Finished trials whose record was made by other code than today's (see benchmark.provenance)."""
-    from benchmark.provenance import is_stale
+    """Finished trials whose record was made by other code than today's (see benchmark.runner.provenance)."""
+    from benchmark.runner.provenance import is_stale
 
     return {t.trial_id for t in trials if t.trial_id in finished and is_stale(store.read_record(t.trial_id))}
 
@@ -153,7 +153,8 @@ def dry_run(grid: Grid, trials: list[Trial], store: ResultStore) -> None:
 def summary(grid: Grid, trials: list[Trial], store: ResultStore) -> str:
     """Test Recall@20 / NDCG@20 per (dataset, model, matcher, swept values): mean ± sample std (ddof=1,
     as in the tables) over seeds; one seed shows no ±."""
-    from benchmark.models import REGISTRY
+    from baselines.registry import REGISTRY
+    from benchmark.analysis.stats import seed_mean_std
 
     index = store.index()
     index = index[index["trial_id"].astype(str).isin({t.trial_id for t in trials})]
@@ -169,7 +170,8 @@ def summary(grid: Grid, trials: list[Trial], store: ResultStore) -> str:
     index["beta"] = index["beta"].fillna(-1.0)  # groupby drops NaN keys
 
     def cell(values) -> str:
-        return f"{values.mean():.4f} ± {values.std(ddof=1):.4f}" if len(values) > 1 else f"{values.mean():.4f}"
+        mean, std, n = seed_mean_std(values)
+        return f"{mean:.4f} ± {std:.4f}" if n > 1 else f"{mean:.4f}"
 
     body = []
     for key, group in index.groupby(keys, sort=False):
@@ -232,7 +234,7 @@ def _main(args) -> int:
 
 
 def run_grid(grid: Grid, trials: list[Trial], store: ResultStore, args) -> int:
-    from benchmark.compat import CompatError, require_recbole
+    from benchmark.runner.compat import CompatError, require_recbole
 
     todo = select(trials, store, args.force, args.retry_failed, args.rerun_stale)
     held = store.claimed_ids()
@@ -273,9 +275,9 @@ def run_grid(grid: Grid, trials: list[Trial], store: ResultStore, args) -> int:
 
 
 def _schedule(todo: list[Trial], store: ResultStore, labels: dict, args) -> None:
-    from benchmark.execute import REPLACE_STALE
-    from benchmark.progress import Progress
-    from benchmark.schedule import run_sequential, run_with_ray
+    from benchmark.runner.execute import REPLACE_STALE
+    from benchmark.runner.progress import Progress
+    from benchmark.runner.schedule import run_sequential, run_with_ray
 
     force = True if args.force else REPLACE_STALE if args.rerun_stale else False
     parallel = 1 if args.no_ray else max(1, int((os.cpu_count() or 1) // max(args.cpus_per_trial or 1, 1e-9)))
@@ -318,6 +320,4 @@ def finish(grid: Grid, trials: list[Trial], store: ResultStore, labels: dict) ->
 
 
 if __name__ == "__main__":
-    arguments = sys.argv[1:]
-    sys.argv = sys.argv[:1]  # RecBole's Config parses sys.argv for its own options; ours are not
-    raise SystemExit(main(arguments))
+    raise SystemExit(main())

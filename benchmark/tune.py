@@ -26,11 +26,11 @@ import os
 import sys
 
 from benchmark import version
-from benchmark.config import ConfigError
-from benchmark.data.errors import DataError
-from benchmark.grid import GridError, Narrowing, load_grid
+from benchmark.core.errors import DataError
 from benchmark.run import comma_list, key_value_argument, refuse, say_error, seeds_argument
-from benchmark.store import ResultStore, StoreUnwritable
+from benchmark.runner.config import ConfigError
+from benchmark.runner.grid import GridError, Narrowing, load_grid
+from benchmark.runner.store import ResultStore, StoreUnwritable
 from benchmark.tuning.cells import SEARCH_SUFFIX, Cell, grid_cells
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -115,7 +115,7 @@ def _main(args) -> int:
     except StoreUnwritable as error:
         say_error(error)
         return EXIT_USAGE
-    from benchmark.compat import CompatError, require_recbole
+    from benchmark.runner.compat import CompatError, require_recbole
     from benchmark.tuning.search import search_cells
 
     try:
@@ -173,6 +173,4 @@ def _write_and_run(grid, cells: list[Cell], store: ResultStore, args) -> int:
 
 
 if __name__ == "__main__":
-    arguments = sys.argv[1:]
-    sys.argv = sys.argv[:1]  # RecBole's Config parses sys.argv for its own options; ours are not
-    raise SystemExit(main(arguments))
+    raise SystemExit(main())

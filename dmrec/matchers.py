@@ -195,7 +195,7 @@ DEFAULT_BETA = 0.5  # datasets the paper did not use
 def released_beta(matcher: str, paper: str | None) -> float | None:
     """The released code's beta for (matcher, paper dataset), DEFAULT_BETA for other datasets,
     None for a matcher without beta. Which paper dataset a name stands for is
-    `benchmark.config.paper_dataset`'s rule; `benchmark.config.resolve` stores the result."""
+    `benchmark.core.paper.paper_dataset`'s rule; `benchmark.runner.config.resolve` stores the result."""
     owner = get_matcher(matcher).beta_of
     if owner is None:
         return None
@@ -203,11 +203,11 @@ def released_beta(matcher: str, paper: str | None) -> float | None:
 
 
 def resolve_beta(matcher: str, dataset: str, beta: float | None) -> float:
-    """The number a model runs with: `beta` as resolved by `benchmark.config.resolve`. `null` is
+    """The number a model runs with: `beta` as resolved by `benchmark.runner.config.resolve`. `null` is
     accepted only for a matcher that uses no beta (the value then plays no part)."""
     if beta is not None:
         return float(beta)
     if get_matcher(matcher).uses_beta:
         raise ValueError(f"beta is null for matcher '{matcher}' on '{dataset}': resolve the config with "
-                         "benchmark.config.resolve, which stores the released value")
+                         "benchmark.runner.config.resolve, which stores the released value")
     return DEFAULT_BETA

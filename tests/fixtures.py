@@ -13,7 +13,7 @@ def prepare_tiny(root: Path, **kwargs) -> Path:
 
 def recbole_splits(name: str):
     """RecBole's [train, valid, test] datasets of a prepared dataset, read through RecBole's Config."""
-    from benchmark import compat
+    from benchmark.runner import compat
 
     compat.install()
     from recbole.config import Config

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from benchmark.config import resolve
-from benchmark.training.evaluation import RankingTarget, masked_scores
-from benchmark.training.interactions import train_matrix
-from benchmark.training.loaders import make_train_loader
-from benchmark.trial import build_recbole
+from benchmark.core.interactions import train_matrix
+from benchmark.runner.config import resolve
+from benchmark.runner.training.evaluation import RankingTarget, masked_scores
+from benchmark.runner.training.loaders import make_train_loader
+from benchmark.runner.trial import build_recbole
 
 
 def build_model(model: str, dataset: str = "tiny", **overrides):

@@ -1,5 +1,5 @@
 """The docs' "Add a model" recipe, followed literally in a scratch copy of the code: the folder (model
-and yaml, no `__init__.py`, as the recipe says), the one registration line in `benchmark/models.py`,
+and yaml, no `__init__.py`, as the recipe says), the one registration line in `baselines/registry.py`,
 the model's name in a grid; then the suite's own commands run the grid and the analysis, and the
 model is in the results table, in Table 3 as a row marked "not in the paper", and in the report.
 
@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 RECIPE_PAGES = (REPO / "docs" / "contributing.md", REPO / "README.md")
 MODEL_FILE = "baselines/text_lightgcn/text_lightgcn.py"
 YAML_FILE = "baselines/text_lightgcn/text_lightgcn.yaml"
-REGISTRY_FILE = "benchmark/models.py"
+REGISTRY_FILE = "baselines/registry.py"
 YOUR_MODELS = "# Your models: one register(...) line each, below this comment"
 CODE = ("benchmark", "dmrec", "baselines")  # what the scratch copy needs to run a grid and the analysis
 
@@ -68,7 +68,7 @@ def test_recipe_reaches_the_results_table_table3_and_the_report(data_root, tmp_p
     (clone / MODEL_FILE).parent.mkdir(parents=True)
     (clone / MODEL_FILE).write_text(blocks[MODEL_FILE])
     (clone / YAML_FILE).write_text(blocks[YAML_FILE])
-    # step 2: the one registration line, where benchmark/models.py asks for it
+    # step 2: the one registration line, where baselines/registry.py asks for it
     registry = clone / REGISTRY_FILE
     source = registry.read_text()
     assert YOUR_MODELS in source, f"{REGISTRY_FILE} lost its '{YOUR_MODELS}' comment"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.cli import COMMANDS, main
-from benchmark.paths import REPO_ROOT
+from benchmark.core.paths import REPO_ROOT
 
 SCRIPT = Path(sys.executable).with_name("dmrec-bench")  # installed by `pip install -e .`
 ENV = {**os.environ, "COLUMNS": "100"}  # argparse wraps help text to the terminal width

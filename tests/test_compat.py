@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark import compat
+from benchmark.runner import compat
 
 compat.install()
 

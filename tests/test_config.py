@@ -3,7 +3,8 @@ errors that name the key, the value and the layer, dataset aliases follow one ru
 merges, and β is resolved to the number a trial runs with."""
 import pytest
 
-from benchmark.config import (
+from baselines.registry import register, unregister
+from benchmark.runner.config import (
     AXES,
     COMMAND_LINE,
     ConfigError,
@@ -13,7 +14,6 @@ from benchmark.config import (
     protocol_defaults,
     resolve,
 )
-from benchmark.models import register, unregister
 
 
 @pytest.fixture
@@ -182,7 +182,7 @@ def test_beta_is_resolved_to_the_released_value():
 
 
 def test_changing_the_beta_table_changes_the_config_and_the_trial_id(monkeypatch):
-    from benchmark.grid import trial_id_of
+    from benchmark.runner.grid import trial_id_of
     from dmrec.matchers import RELEASED_BETA
 
     before = resolve("multvae", "amazon", {"matcher": "mddm"})

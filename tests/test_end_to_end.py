@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmark.store import ResultStore
+from benchmark.runner.store import ResultStore
 
 REPO = Path(__file__).resolve().parents[1]
 

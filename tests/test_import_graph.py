@@ -1,4 +1,14 @@
-"""The packages' import graph, read from the source with `ast`, has no cycle.
+"""The packages' import graph, read from the source with `ast`: layers import only downward, and
+no module cycle.
+
+The layers, lowest first, are folders (docs/architecture.md):
+
+    core     benchmark/core/ (and the package's own __init__)        imports nothing of ours
+    models   dmrec/, baselines/                                        core
+    data     benchmark/data/                                           models, core
+    runner   benchmark/runner/                                         data, models, core
+    top      benchmark/analysis/, tuning/, perf/, every command line   anything below
+             (benchmark/run.py, tune.py, ... and each `__main__`)
 
 Every `import` and `from ... import` counts wherever it is written (module level or inside a
 function: a lazy import still ties two modules together), except under `if TYPE_CHECKING:`, which
@@ -8,18 +18,44 @@ to `package` itself.
 from __future__ import annotations
 
 import ast
+import shutil
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("benchmark", "dmrec", "baselines")
 
 
-def module_files() -> dict[str, Path]:
+LAYERS = ("core", "models", "data", "runner", "top")
+LAYER_PREFIXES = (("benchmark.core", "core"), ("dmrec", "models"), ("baselines", "models"),
+                  ("benchmark.data", "data"), ("benchmark.runner", "runner"))
+
+
+def layer_of(module: str) -> str:
+    """The layer a module belongs to, read from its folder; a command line (`__main__`) is top."""
+    if module == "benchmark":
+        return "core"
+    if module.endswith(".__main__"):
+        return "top"
+    for prefix, layer in LAYER_PREFIXES:
+        if module == prefix or module.startswith(prefix + "."):
+            return layer
+    return "top"
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """'a (layer) -> b (higher layer)' for every import that climbs."""
+    rank = {layer: i for i, layer in enumerate(LAYERS)}
+    return [f"{module} ({layer_of(module)}) -> {target} ({layer_of(target)})"
+            for module in sorted(graph) for target in sorted(graph[module])
+            if rank[layer_of(target)] > rank[layer_of(module)]]
+
+
+def module_files(root: Path = REPO) -> dict[str, Path]:
     """Dotted module name -> file, for every .py file of the packages (namespace folders included)."""
     modules = {}
     for package in PACKAGES:
-        for path in sorted((REPO / package).rglob("*.py")):
-            parts = list(path.relative_to(REPO).with_suffix("").parts)
+        for path in sorted((root / package).rglob("*.py")):
+            parts = list(path.relative_to(root).with_suffix("").parts)
             if parts[-1] == "__init__":
                 parts = parts[:-1]
             modules[".".join(parts)] = path
@@ -77,8 +113,8 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
     return targets
 
 
-def import_graph() -> dict[str, set[str]]:
-    modules = module_files()
+def import_graph(root: Path = REPO) -> dict[str, set[str]]:
+    modules = module_files(root)
     return {module: imports_of(module, path, modules) for module, path in modules.items()}
 
 
@@ -171,3 +207,29 @@ def test_the_packages_import_graph_has_no_cycle():
     assert len(graph) > 50, "the package scan found too few modules"
     cycles = find_cycles(graph)
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(cycle) for cycle in cycles)
+
+
+def test_every_import_goes_down_the_layers():
+    graph = import_graph()
+    assert {layer_of(module) for module in graph} == set(LAYERS)
+    climbing = upward_imports(graph)
+    assert not climbing, "imports that climb a layer:\n" + "\n".join(climbing)
+
+
+def test_a_planted_upward_import_fails_the_layer_check(tmp_path):
+    """A copy of the packages with one model importing the analysis: the check names that edge."""
+    for package in PACKAGES:
+        shutil.copytree(REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    planted = tmp_path / "dmrec" / "models" / "base.py"
+    planted.write_text(planted.read_text() + "\n\ndef _planted():\n    from benchmark.analysis import report\n")
+    before = set(upward_imports(import_graph(REPO)))
+    climbing = set(upward_imports(import_graph(tmp_path)))
+    assert climbing - before == {"dmrec.models.base (models) -> benchmark.analysis.report (top)"}
+
+
+def test_layers_are_read_from_folders():
+    assert layer_of("benchmark.core.paper") == "core" and layer_of("benchmark") == "core"
+    assert layer_of("baselines.registry") == "models" and layer_of("dmrec.matchers") == "models"
+    assert layer_of("benchmark.data.layout") == "data" and layer_of("benchmark.data.__main__") == "top"
+    assert layer_of("benchmark.runner.training.trainer") == "runner"
+    assert layer_of("benchmark.analysis.report") == "top" and layer_of("benchmark.run") == "top"

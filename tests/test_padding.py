@@ -8,9 +8,9 @@ import pytest
 import torch
 from recbole.data.interaction import Interaction
 
-from benchmark.models import REGISTRY
-from benchmark.training.interactions import train_matrix
-from benchmark.training.loaders import make_train_loader
+from baselines.registry import REGISTRY
+from benchmark.core.interactions import train_matrix
+from benchmark.runner.training.loaders import make_train_loader
 from dmrec.models.base import MultinomialHead
 from tests.model_checks import build_model
 

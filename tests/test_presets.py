@@ -6,12 +6,20 @@ import sys
 import pytest
 import yaml
 
-from benchmark.config import PAPER_DATASETS, PROTOCOL_PATH, declared_types, defaults_files, model_defaults, resolve
-from benchmark.models import REGISTRY
+from baselines.registry import REGISTRY
+from benchmark.core.paper import PAPER_DATASETS
+from benchmark.runner.config import (
+    PROTOCOL_PATH,
+    declared_types,
+    defaults_files,
+    model_defaults,
+    resolve,
+)
+from benchmark.runner.grid import GRIDS_DIR
 
 MODELS = sorted(REGISTRY)
 DMREC_BASES = ("multvae", "ldiffrec", "cvga")
-GRIDS = PROTOCOL_PATH.parent / "grids"
+GRIDS = GRIDS_DIR
 PAPER_GRIDS = ("table2", "table3", "sparsity", "activity", "ablation", "beta")
 
 
@@ -87,6 +95,7 @@ def test_the_default_grid_sets_it_for_the_dmrec_bases_only():
 
 
 def test_resolved_beta_from_the_command_line():
-    command = "from benchmark.config import resolve; print(resolve('multvae', 'amazon', {'matcher': 'mddm'})['beta'])"
+    command = ("from benchmark.runner.config import resolve; "
+               "print(resolve('multvae', 'amazon', {'matcher': 'mddm'})['beta'])")
     out = subprocess.run([sys.executable, "-c", command], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0.6"

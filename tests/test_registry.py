@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from benchmark.models import REGISTRY, get_spec
+from baselines.registry import REGISTRY, get_spec
 from tests.model_checks import check_trains_and_ranks
 
 BUILTIN = sorted(REGISTRY)
@@ -71,7 +71,7 @@ def test_registration_carries_every_fact_the_analysis_needs():
 
 
 def test_a_user_model_gets_a_role_label_and_a_stable_colour_and_marker():
-    from benchmark.models import USER_COLOURS, USER_MARKERS, register, unregister
+    from baselines.registry import USER_COLOURS, USER_MARKERS, register, unregister
 
     spec = register("my_model", "nowhere.module:Nothing", "a user model")
     try:
@@ -79,7 +79,7 @@ def test_a_user_model_gets_a_role_label_and_a_stable_colour_and_marker():
         assert spec.figure_colour in USER_COLOURS and spec.figure_marker in USER_MARKERS
         builtin = {s.colour for s in REGISTRY.values() if s.colour}
         assert spec.figure_colour not in builtin
-        again = subprocess.run([sys.executable, "-c", "from benchmark.models import ModelSpec; "
+        again = subprocess.run([sys.executable, "-c", "from baselines.registry import ModelSpec; "
                                 "s = ModelSpec('my_model', 'x:y', ''); print(s.figure_colour, s.figure_marker)"],
                                capture_output=True, text=True, check=True).stdout.split()
         assert again == [spec.figure_colour, spec.figure_marker]  # the same in another process
@@ -91,7 +91,7 @@ def test_a_user_model_gets_a_role_label_and_a_stable_colour_and_marker():
 
 
 def test_a_model_in_a_folder_without_init_py_loads_and_finds_its_yaml(tmp_path, monkeypatch):
-    from benchmark.models import register, unregister
+    from baselines.registry import register, unregister
 
     folder = tmp_path / "namespace_pkg" / "plain"  # no __init__.py anywhere: namespace packages
     folder.mkdir(parents=True)

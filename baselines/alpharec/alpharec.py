@@ -6,7 +6,7 @@ from torch import nn
 
 from baselines.lightgcn.lightgcn import LightGCN
 from baselines.losses import l2_rows, sampled_softmax
-from benchmark.training.interactions import SparseRows
+from benchmark.core.interactions import SparseRows
 
 USER_INPUTS = ("items_mean", "own_profile", "average")
 # The released code sizes the hidden layer so that d_s * hidden stays 3072 * 1536 for every LM

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,8 +26,9 @@ import torch
 
 from baselines.lightgcn.graph import normalized_adjacency, propagate
 from baselines.losses import bpr_loss, l2_rows
+from benchmark.core.atomic import atomic_save_array
+from benchmark.core.paths import data_root
 from benchmark.data.layout import read_meta
-from benchmark.paths import data_root
 
 FORMAT = "semantic-proxy-v1"  # bump when the recipe changes: old cache entries stop matching
 
@@ -134,13 +133,5 @@ def cached_semantic_proxy_edges(dataset, interactions: sp.csr_matrix, user_vecto
         if edges.shape == (interactions.shape[0], 2):
             return edges, "cache"
     edges = semantic_proxy_edges(interactions, user_vectors, item_vectors, settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npy", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.save(stream, edges, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_save_array(path, edges)
     return edges, "built"

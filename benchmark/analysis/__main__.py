@@ -60,7 +60,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _known_grid_names() -> list[str]:
-    from benchmark.grid import GRIDS_DIR
+    from benchmark.runner.grid import GRIDS_DIR
 
     return sorted(p.stem for p in GRIDS_DIR.glob("*.yaml"))
 
@@ -78,7 +78,7 @@ def _check_reference(text: str | None) -> Reference | None:
     """Refuse a model or matcher that is registered nowhere (a row of a grid is checked per grid)."""
     if text is None:
         return None
-    from benchmark.models import REGISTRY
+    from baselines.registry import REGISTRY
     from dmrec.matchers import MATCHERS
 
     reference = Reference.parse(text)

@@ -1,45 +1,21 @@
 """The paper's published numbers and the ours-vs-published table.
 
-`paper_tables.csv` is the one copy of every number the paper publishes: Tables 2 and 3 (rows name
+`benchmark/core/paper_tables.csv` is the one copy of every number the paper publishes: Tables 2 and 3 (rows name
 models and variants by their paper names, which the model and matcher registries map to registry
 names) and Table 1's dataset statistics (`table1_counts()`, which data validation reads too)."""
 from __future__ import annotations
 
 import math
 from functools import lru_cache
-from pathlib import Path
 
 import pandas as pd
 
 from benchmark.analysis.rendering import Cell, Table
 from benchmark.analysis.roles import matchers_of_kind, model_role, paper_names, variant_label
 from benchmark.analysis.stats import format_metric
+from benchmark.core.paper import PAPER_DATASETS, paper_csv
 
-PAPER_CSV = Path(__file__).with_name("paper_tables.csv")
-PAPER_DATASETS = ("amazon", "yelp", "steam")
 WITHIN_PCT = 3.0  # a reproduced cell "matches" when |ours - paper| / paper <= 3%
-
-TABLE1_COUNTS = ("n_users", "n_items", "n_interactions", "sparsity")
-
-
-@lru_cache(maxsize=1)
-def _paper_csv() -> pd.DataFrame:
-    frame = pd.read_csv(PAPER_CSV, keep_default_na=False)
-    expected = {"table", "base", "variant", "dataset", "metric", "value"}
-    if not expected <= set(frame.columns):
-        raise ValueError(f"{PAPER_CSV}: expected columns {sorted(expected)}, found {list(frame.columns)}")
-    return frame
-
-
-def table1_counts() -> dict[str, dict]:
-    """The paper's Table 1 per dataset: {"amazon": {"label": "Amazon-Book", "n_users": 11000, "n_items": ...,
-    "n_interactions": ..., "sparsity": 0.998}, ...}; counts are ints, sparsity a fraction."""
-    counts: dict[str, dict] = {}
-    for row in _paper_csv()[_paper_csv()["table"] == "table1"].itertuples(index=False):
-        entry = counts.setdefault(row.dataset, {"label": row.base})
-        value = float(row.value)
-        entry[row.metric] = value if row.metric == "sparsity" else int(value)
-    return counts
 
 
 def _variant_matchers() -> dict[str, str]:
@@ -51,7 +27,7 @@ def _variant_matchers() -> dict[str, str]:
 def published() -> pd.DataFrame:
     """One row per published cell of Tables 2 and 3: table, model, matcher, dataset, metric, value
     (registry names)."""
-    frame = _paper_csv()
+    frame = paper_csv()
     frame = frame[frame["table"].isin(("table2", "table3"))]
     models, variants = paper_names(), _variant_matchers()
     rows = []

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from benchmark.analysis.roles import model_label, variant_label
-from benchmark.paths import results_root
+from benchmark.core.paths import results_root
 
 if TYPE_CHECKING:
-    from benchmark.store import ResultStore
+    from benchmark.runner.store import ResultStore
 
 METRICS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10", "recall@20", "ndcg@20")
 SEED_KEYS = ("seed",)  # the only config key averaged over
@@ -38,7 +38,7 @@ class NoResults(RuntimeError):
 
 
 def root_or_default(root: Path | str | None = None) -> Path:
-    """`root` if given (the analysis' --results), else `benchmark.paths.results_root()`."""
+    """`root` if given (the analysis' --results), else `benchmark.core.paths.results_root()`."""
     return Path(root).resolve() if root is not None else results_root()
 
 
@@ -142,7 +142,7 @@ class GridResults:
 
 
 def open_store(grid: str, root: Path | str | None = None):
-    from benchmark.store import ResultStore
+    from benchmark.runner.store import ResultStore
 
     return ResultStore(grid, root=root_or_default(root))
 
@@ -201,7 +201,7 @@ def drop_superseded(records: list[dict]) -> tuple[list[dict], list[tuple[str, st
 
 def trial_row(record: dict) -> dict:
     """The store's index row of `record` plus the full config, the epoch cap it hit and its code version."""
-    from benchmark.store import index_row
+    from benchmark.runner.store import index_row
 
     row = index_row({"grid": "", **record})
     for split in ("test", "valid"):
@@ -240,8 +240,8 @@ def _short(value) -> str:
 
 
 def default_value(model: str, dataset: str, matcher: str, key: str):
-    """The value `key` takes when a grid does not set it (benchmark.config.resolve), or raise LookupError."""
-    from benchmark.config import ConfigError, resolve
+    """The value `key` takes when a grid does not set it (benchmark.runner.config.resolve), or raise LookupError."""
+    from benchmark.runner.config import ConfigError, resolve
 
     try:
         layer = {"matcher": matcher} if matcher != "none" else {}
@@ -263,7 +263,7 @@ def select_defaults(trials: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Keep, per (model, dataset, matcher), the trials at the model's default `beta` when a grid sweeps it.
 
     Rule: if the group's configs differ in `beta`, keep the trials whose beta equals the value
-    `benchmark.config.resolve(model, dataset, {matcher})` gives; if that cannot be resolved or no
+    `benchmark.runner.config.resolve(model, dataset, {matcher})` gives; if that cannot be resolved or no
     trial has it, keep every config (each becomes its own labelled row) and say so in a note.
     Labels are then recomputed over what is kept, so a single remaining config has no label.
     """

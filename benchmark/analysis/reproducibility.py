@@ -3,7 +3,7 @@
 Trials of the paper grid (`table2`) and of the screening grid (`fidelity`) are read from the results
 store; the plain bases (Mult-VAE, L-DiffRec, CVGA, no matcher) on the paper's datasets are kept.
 A record's *settings* are named by diffing its resolved config against
-`benchmark.config.resolve(model, dataset, {"preset": its preset, "seed": its seed})`: "released",
+`benchmark.runner.config.resolve(model, dataset, {"preset": its preset, "seed": its seed})`: "released",
 or "released + batch_order=fixed" for a trial that changed one key. Records with the same settings
 are one row whichever grid stored them (the same config is the same trial), one value per seed.
 
@@ -28,9 +28,7 @@ import argparse
 import io
 import json
 import math
-import os
 import sys
-import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -38,8 +36,9 @@ import pandas as pd
 
 from benchmark.analysis.paper import WITHIN_PCT, published
 from benchmark.analysis.stats import seed_mean_std
-from benchmark.paths import REPO_ROOT, results_root
-from benchmark.store import ResultStore
+from benchmark.core.atomic import atomic_write
+from benchmark.core.paths import REPO_ROOT, results_root
+from benchmark.runner.store import ResultStore
 
 PAPER_GRID = "table2"
 GRIDS = (PAPER_GRID, "fidelity")  # the paper grid first: it names the settings the status shows
@@ -48,7 +47,7 @@ METRIC_LABELS = {"recall@10": "Recall@10", "recall@20": "Recall@20", "ndcg@10": 
 BASES = {"multvae": "Mult-VAE", "ldiffrec": "L-DiffRec", "cvga": "CVGA"}  # registry name -> paper's name
 DATASETS = ("amazon", "yelp", "steam")
 TOLERANCE = WITHIN_PCT / 100  # relative difference counted as "reproduced"
-SEEDS_TO_DECIDE = 3  # a cell is called reached or not on the mean of this many seeds (issue 16's done-when)
+SEEDS_TO_DECIDE = 3  # a cell is called reached or not on the mean of this many seeds, no fewer
 IGNORED_KEYS = ("model", "dataset", "seed")  # what a trial is, not how it was trained
 NOT_RECORDED = "(not recorded)"
 DEFAULT_DEVICE = "cpu"  # records from before `env.device` ran on the CPU
@@ -75,7 +74,7 @@ def paper_value(base: str, dataset: str, metric: str) -> float | None:
 @cache
 def _resolved(model: str, dataset: str, preset: str | None, seed) -> str:
     """Today's config of (model, dataset) at `preset` as JSON (cached: records share a few), or raise."""
-    from benchmark.config import resolve
+    from benchmark.runner.config import resolve
 
     layer = {"seed": seed} if preset is None else {"preset": preset, "seed": seed}
     return json.dumps(resolve(model, dataset, layer), sort_keys=True)
@@ -100,7 +99,7 @@ def describe_settings(config: dict) -> str:
     record. A key today's config has and the record lacks (older code) is assumed to have run at the
     model's default when the preset leaves that default alone, and shown as "(not recorded)" when
     the preset changes it: older code could not have done what the preset asks."""
-    from benchmark.config import ConfigError
+    from benchmark.runner.config import ConfigError
 
     preset = config.get("preset")
     name = preset if isinstance(preset, str) else "defaults"
@@ -126,8 +125,8 @@ def describe_settings(config: dict) -> str:
 @cache
 def paper_grid_settings(model: str, dataset: str) -> str:
     """The settings the paper grid's plain-base trials of (model, dataset) resolve to today."""
-    from benchmark.config import resolve
-    from benchmark.grid import load_grid
+    from benchmark.runner.config import resolve
+    from benchmark.runner.grid import load_grid
 
     for block in load_grid(PAPER_GRID).blocks:
         if model in block.models and dataset in block.datasets and (block.matchers is None or "none" in block.matchers):
@@ -235,12 +234,7 @@ def read_status(path: Path = CSV_PATH) -> pd.DataFrame:
 
 def write_status(frame: pd.DataFrame, path: Path = CSV_PATH) -> None:
     """Write the CSV atomically: a killed run leaves the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(handle, "w") as out:
-        frame.to_csv(out, index=False)
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, path)
+    atomic_write(path, frame.to_csv(index=False))
 
 
 # --- rendering: the README's status block and the page's screening block ---------------------

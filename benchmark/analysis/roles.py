@@ -8,7 +8,7 @@ stored record of a model that is no longer registered is shown under its name, a
 """
 from __future__ import annotations
 
-from benchmark.models import REGISTRY, models_with_role
+from baselines.registry import REGISTRY, models_with_role
 
 FALLBACK_COLOUR = "#333333"
 NOT_IN_PAPER = "not in the paper"

@@ -26,12 +26,12 @@ def variant_colour(label: str) -> str:
 
 
 def model_colour(model: str) -> str:
-    """A model's colour, from the model registry (benchmark/models.py)."""
+    """A model's colour, from the model registry (baselines/registry.py)."""
     return roles.model_colour(model)
 
 
 def model_marker(model: str) -> str:
-    """A model's marker, from the model registry (benchmark/models.py)."""
+    """A model's marker, from the model registry (baselines/registry.py)."""
     return roles.model_marker(model)
 
 

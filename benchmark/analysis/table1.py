@@ -5,9 +5,9 @@ import math
 
 import pandas as pd
 
-from benchmark.analysis.paper import table1_counts
 from benchmark.analysis.records import GridResults
 from benchmark.analysis.rendering import Cell, Table
+from benchmark.core.paper import table1_counts
 
 COLUMNS = ("n_users", "n_items", "n_interactions", "sparsity", "n_train", "n_valid", "n_test", "text_dim", "encoder")
 HEADERS = ("Dataset", "Source", "Users", "Items", "Interactions", "Sparsity", "Train", "Valid", "Test",
@@ -41,7 +41,7 @@ def dataset_table(datasets: list[str], used_versions: dict[str, set] | None = No
     The one rendering of dataset statistics: `python -m benchmark.data stats` may print
     `rendering.to_markdown(dataset_table(names))`. `used_versions`: dataset -> the versions the
     trials used; a prepared copy of another version gets a note."""
-    from benchmark.data.errors import DataError
+    from benchmark.core.errors import DataError
     from benchmark.data.layout import read_meta
 
     published = table1_counts()

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from benchmark import version
-from benchmark.data.errors import DataError, DataRequestError
+from benchmark.core.errors import DataError, DataRequestError
 from benchmark.data.layout import list_prepared, prepared_root, read_meta
 
 

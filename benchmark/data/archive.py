@@ -18,7 +18,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from benchmark.data.errors import DataError
+from benchmark.core.errors import DataError
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 MAX_UNPACKED_BYTES = 32 * 2**30  # RLMRec's archive unpacks to a few GB

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.errors import DataError
-from benchmark.paths import data_root
+from benchmark.core.errors import DataError
+from benchmark.core.paths import data_root
 
 SPLITS = ("train", "valid", "test")
 VECTOR_KINDS = ("user", "item")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from benchmark.data.errors import DataError
+from benchmark.core.errors import DataError
 from benchmark.data.layout import SPLITS
 from benchmark.data.movielens_text import item_profile, titled, user_profiles
 from benchmark.data.prepared import PreparedDataset

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from benchmark.data.errors import DataError, DataRequestError
+from benchmark.core.errors import DataError, DataRequestError
 from benchmark.data.layout import SPLITS
 from benchmark.data.prepared import PreparedDataset
 from benchmark.data.recipe import PrepareOptions, TextVectors, files_fingerprint

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from benchmark.data.errors import DataError, DataRequestError
+from benchmark.core.errors import DataError, DataRequestError
 from benchmark.data.layout import prepared_dir, read_meta, verified_version
 from benchmark.data.movielens import MovieLensText
 from benchmark.data.own_data import TABLE_SUFFIXES, InteractionFile

@@ -17,19 +17,18 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from benchmark.data.errors import DataError, DataRequestError
+from benchmark.core.errors import DataError, DataRequestError
 from benchmark.data.prepared import PreparedDataset, dataset_statistics
 from benchmark.data.recipe import PrepareOptions, TextVectors, files_fingerprint
 from benchmark.data.safe_pickle import load_untrusted_pickle
 from benchmark.data.validate import check_disjoint, check_split, check_vectors, compare_with_paper, paper_counts
-from benchmark.paths import data_root
+from benchmark.core.paths import data_root
 
 log = logging.getLogger("benchmark.data")
 
 SPLIT_FILES = {"train": "trn_mat.pkl", "valid": "val_mat.pkl", "test": "tst_mat.pkl"}
 VECTOR_FILES = {"user": "usr_emb_np.pkl", "item": "itm_emb_np.pkl"}
 PROFILE_FILES = {"user": "usr_prf.pkl", "item": "itm_prf.pkl"}
-PAPER_DATASETS = ("amazon", "yelp", "steam")
 SHIPPED = "shipped with the data (usr_emb_np.pkl / itm_emb_np.pkl)"
 
 

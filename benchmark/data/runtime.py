@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.errors import DataError
+from benchmark.core.errors import DataError
 from benchmark.data.layout import SPLITS, load_vector_file, prepared_root, read_meta, vector_file
 
 

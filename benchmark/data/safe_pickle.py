@@ -25,7 +25,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from benchmark.data.errors import DataError
+from benchmark.core.errors import DataError
 
 MAX_SPARSE_DIM = 2**31 - 1  # rows or columns of a sparse matrix
 _ARRAY_KINDS = "biufcUS"  # booleans, numbers, fixed-width text: no objects, no raw records

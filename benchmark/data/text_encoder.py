@@ -9,6 +9,8 @@ stale vectors (the counter-example is a cache keyed by ids alone).
 """
 from __future__ import annotations
 
+from benchmark.core.atomic import atomic_save_array, atomic_write
+
 import contextlib
 import hashlib
 import importlib.util
@@ -21,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.errors import DataError
-from benchmark.paths import data_root
+from benchmark.core.errors import DataError
+from benchmark.core.paths import data_root
 
 log = logging.getLogger("benchmark.data")
 
@@ -179,12 +181,8 @@ def embed_cached(encoder: TextEncoder, texts: list[str], label: str = "texts", r
             log.info("reusing cached vectors for %d %s (%s)", len(texts), label, path.name[:16])
             return vectors
     vectors = encoder.encode(texts, label)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy.tmp", delete=False) as handle:
-        np.save(handle, vectors, allow_pickle=False)
-    os.chmod(handle.name, 0o644)
-    Path(handle.name).replace(path)
-    path.with_suffix(".json").write_text(json.dumps(
+    atomic_save_array(path, vectors)
+    atomic_write(path.with_suffix(".json"), json.dumps(
         {"encoder": encoder.name, "fingerprint": encoder.fingerprint, "n": len(texts), "label": label,
          "dim": int(vectors.shape[1])}, indent=2))
     return vectors

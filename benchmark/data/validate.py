@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from benchmark.data.errors import DataError
+from benchmark.core.errors import DataError
 from benchmark.data.layout import SPLITS
 
 MAX_TEXT_DIM = 8192  # the widest text vectors accepted (the paper's are 1536-d; MiniLM's 384-d)
@@ -85,9 +85,8 @@ def validate_prepared(data, source: str | None = None) -> None:
 def paper_counts(dataset: str) -> dict | None:
     """The paper's Table 1 counts of `dataset` (None for a dataset not in the paper).
 
-    The one source is the analysis's copy of the paper's numbers, imported lazily: the data room
-    needs it only when preparing one of the paper's datasets."""
-    from benchmark.analysis.paper import table1_counts
+    From the one copy of the paper's numbers (`benchmark.core.paper`)."""
+    from benchmark.core.paper import table1_counts
 
     return table1_counts().get(dataset)
 

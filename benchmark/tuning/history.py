@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from benchmark.config import SearchRange
-from benchmark.store import ResultStore
+from benchmark.runner.config import SearchRange
+from benchmark.runner.store import ResultStore
 from benchmark.tuning.cells import Cell
 from benchmark.tuning.sample import SELECTION_METRIC
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import torch
 
-from benchmark.store import ResultStore
+from benchmark.runner.store import ResultStore
 
 SELECTION_METRIC = "recall@20"  # the protocol's valid_metric: samples are compared on it
 
@@ -29,10 +29,10 @@ def train_on_validation(config: dict, on_validation: Callable[[object], None]) -
     `on_validation(trainer)` after each validation and returns the trainer (no test split)."""
     from recbole.utils import init_seed
 
-    from benchmark.training.evaluation import RankingTarget
-    from benchmark.training.loaders import make_train_loader
-    from benchmark.training.trainer import ProtocolTrainer
-    from benchmark.trial import build_recbole
+    from benchmark.runner.training.evaluation import RankingTarget
+    from benchmark.runner.training.loaders import make_train_loader
+    from benchmark.runner.training.trainer import ProtocolTrainer
+    from benchmark.runner.trial import build_recbole
 
     recbole_config, cls, splits = build_recbole(config)
     train_set, valid_set = splits[0], splits[1]
@@ -73,8 +73,8 @@ def run_sample(store: ResultStore, trial_id: str, config: dict, dataset_version:
     A sample already stored (the same config sampled again, or a rerun) is reported, not retrained.
     A failing sample stores a failure record and raises. A `SystemExit` raised by `report` (Tune
     stopping the sample) is recorded as `ended: "stopped"` and passed on."""
-    from benchmark.provenance import code_provenance
-    from benchmark.trial import environment
+    from benchmark.runner.provenance import code_provenance
+    from benchmark.runner.trial import environment
 
     stored = _stored(store, trial_id)
     if stored is not None:

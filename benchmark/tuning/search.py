@@ -1,6 +1,6 @@
 """Ray Tune over each cell: Optuna's TPE proposes configs, ASHA stops the weak ones early.
 
-The search's use of Ray Tune (the Ray instance itself is `benchmark.schedule.ray_instance`'s, as for
+The search's use of Ray Tune (the Ray instance itself is `benchmark.runner.schedule.ray_instance`'s, as for
 the grids). Each cell gets the same budget (`budget` sampled
 configs, or `budget_s` seconds of sampling) minus what its stored samples already spent; those
 are handed to TPE as finished trials (with their validation curves), so a rerun continues the
@@ -22,9 +22,9 @@ from pathlib import Path
 
 from ray import tune
 
-from benchmark.config import SearchRange
-from benchmark.schedule import ray_instance
-from benchmark.store import ResultStore, utc_now
+from benchmark.runner.config import SearchRange
+from benchmark.runner.schedule import ray_instance
+from benchmark.runner.store import ResultStore, utc_now
 from benchmark.tuning.cells import Cell
 from benchmark.tuning.history import cell_samples
 from benchmark.tuning.sample import SELECTION_METRIC, run_sample

@@ -9,12 +9,11 @@ runs beside the untuned ones (benchmark/analysis/tuned.py).
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import yaml
 
+from benchmark.core.atomic import atomic_write
 from benchmark.tuning.cells import TUNED_SUFFIX, Cell
 from benchmark.tuning.history import StoredSample, best_sample
 
@@ -45,14 +44,7 @@ def write_tuned_grid(path: Path, grid: str, blocks: list[dict], budget: str) -> 
                "blocks": blocks}
     text = "# Written by python -m benchmark.tune; rerunning the search rewrites it.\n"
     text += yaml.safe_dump(content, sort_keys=False, default_flow_style=None, width=120)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:  # a complete file or the previous one, never half of one
-        handle.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, text)
 
 
 def pick_best(cell: Cell, samples: list[StoredSample], store) -> tuple[Cell, StoredSample, dict, int] | None:

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.training.interactions import batch_entry_count
+from benchmark.core.interactions import batch_entry_count
 from dmrec.divergences import Gaussian
 from dmrec.models.base import GenerativeRecommender, MultinomialHead, UserBatch, init_item_table
 

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.data.errors import DataError
+from benchmark.core.errors import DataError
+from benchmark.core.interactions import batch_entry_count, train_matrix
 from benchmark.data.runtime import text_vectors
-from benchmark.training.interactions import batch_entry_count, train_matrix
 from dmrec.divergences import Gaussian
 from dmrec.models.base import GenerativeRecommender, MultinomialHead
 
@@ -53,8 +53,8 @@ def lightgcn_item_embeddings(dataset, config, epochs: int, seed: int, device) ->
     `seed` inside a forked RNG, so the global stream the model's own initialisation draws from is
     the same as without it."""
     from baselines.lightgcn.lightgcn import LightGCN
-    from benchmark.config import model_defaults
-    from benchmark.training.loaders import PairBatchLoader
+    from benchmark.runner.config import model_defaults
+    from benchmark.runner.training.loaders import PairBatchLoader
 
     device = torch.device(device)
     settings = {**model_defaults("lightgcn")[0], "device": device,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from benchmark.training.interactions import batch_entry_count
+from benchmark.core.interactions import batch_entry_count
 from dmrec.divergences import Gaussian
 from dmrec.models.base import GenerativeRecommender, MultinomialHead, UserBatch, init_item_table
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.store import ResultStore
+from benchmark.runner.store import ResultStore
 
 METRICS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10", "recall@20", "ndcg@20")
 BASELINES = ("lightgcn", "kar", "llmrec", "rlmrec_c", "rlmrec_g", "alpharec", "alpharec_star")
@@ -27,7 +27,7 @@ def trial_id(config: dict) -> str:
 
 def write_trial(root: Path, grid: str, record: dict, per_user: pd.DataFrame | None = None,
                 status: str = "finished") -> str:
-    """Store `record` through benchmark.store.ResultStore, as the runner does (per_user as columns)."""
+    """Store `record` through benchmark.runner.store.ResultStore, as the runner does (per_user as columns)."""
     store = ResultStore(grid, root=Path(root))
     if status == "failed":
         store.write_failed(record["trial_id"], record["config"], RuntimeError("synthetic failure"))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.analysis import reproducibility as repro
-from benchmark.config import resolve
+from benchmark.runner.config import resolve
 from tests.analysis.synthetic import make_record, write_trial
 
 REPO = Path(__file__).resolve().parents[2]

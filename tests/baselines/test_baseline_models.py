@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from baselines.alpharec.alpharec import mean_of_item_vectors
-from benchmark.config import resolve
+from benchmark.core.interactions import train_matrix
 from benchmark.data.runtime import text_vectors
-from benchmark.training.interactions import train_matrix
+from benchmark.runner.config import resolve
 from tests.model_checks import build_model, check_trains_and_ranks
 
 BASELINES = ["lightgcn", "rlmrec_c", "rlmrec_g", "alpharec", "alpharec_star", "kar", "llmrec"]

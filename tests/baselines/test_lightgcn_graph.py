@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from baselines.lightgcn.graph import drop_edges, propagate
-from benchmark.training.interactions import train_matrix
+from benchmark.core.interactions import train_matrix
 from tests.model_checks import build_model
 
 

@@ -1,9 +1,9 @@
 """LLMRec's semantic-proxy augmentation: new edges only, training data only, cached once."""
 import numpy as np
 
+from benchmark.core.interactions import train_matrix
 from benchmark.data.prepared import write_prepared
 from benchmark.data.runtime import external_ids
-from benchmark.training.interactions import train_matrix
 from tests.fixtures import tiny_dataset
 from tests.model_checks import build_model
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from benchmark.data.errors import DataError
+from benchmark.core.errors import DataError
 from benchmark.data.layout import list_prepared, prepared_dir
 from benchmark.data.safe_pickle import load_untrusted_pickle
 from tests.data.cli_output import error_line

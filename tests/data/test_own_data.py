@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from benchmark.data.errors import DataError
+from benchmark.core.errors import DataError
 from benchmark.data.layout import list_prepared, prepared_dir, read_meta, verified_version
 from benchmark.data.splits import SPLIT_SEED, split_per_user, split_sizes
 from tests.data.cli_output import error_line

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from benchmark.data import layout
-from benchmark.data.errors import DataError
+from benchmark.core.errors import DataError
 from benchmark.data.layout import list_prepared, prepared_dir, read_meta, verified_version
 from tests.data.cli_output import error_line
 

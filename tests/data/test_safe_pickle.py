@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from benchmark.data.errors import DataError
+from benchmark.core.errors import DataError
 from benchmark.data.safe_pickle import load_untrusted_pickle
 from tests.data.rlmrec_fixture import dump
 

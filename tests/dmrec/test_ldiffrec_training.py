@@ -4,9 +4,9 @@ bookkeeping without host reads (the device-side path, run here on CPU tensors)."
 import pytest
 import torch
 
-from benchmark.config import ConfigError, resolve
-from benchmark.training.trainer import ProtocolTrainer
-from benchmark.trial import build_recbole, train_and_evaluate
+from benchmark.runner.config import ConfigError, resolve
+from benchmark.runner.training.trainer import ProtocolTrainer
+from benchmark.runner.trial import build_recbole, train_and_evaluate
 from dmrec.models.ldiffrec import LatentDiffusion, lightgcn_item_embeddings
 from tests.model_checks import build_model
 

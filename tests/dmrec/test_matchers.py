@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from benchmark.config import beta_for, paper_dataset
+from benchmark.core.paper import paper_dataset
+from benchmark.runner.config import beta_for
 from dmrec.divergences import Gaussian
 from dmrec.matchers import MATCHERS, get_matcher, resolve_beta
 
@@ -122,7 +123,7 @@ def test_beta_defaults_follow_the_released_code():
     assert paper_dataset("amazon-standin") == "amazon" and paper_dataset("ml-100k-text") is None
     # a model reads the resolved number; an unresolved null is refused where beta matters
     assert resolve_beta("mddm", "steam", 0.25) == 0.25
-    with pytest.raises(ValueError, match=r"benchmark\.config\.resolve"):
+    with pytest.raises(ValueError, match=r"benchmark\.runner\.config\.resolve"):
         resolve_beta("mddm", "steam", None)
 
 

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.config import resolve
-from benchmark.data.errors import DataError
+from benchmark.core.errors import DataError
+from benchmark.core.interactions import train_matrix
 from benchmark.data.runtime import text_vectors
-from benchmark.training.interactions import train_matrix
-from benchmark.trial import train_and_evaluate
+from benchmark.runner.config import resolve
+from benchmark.runner.trial import train_and_evaluate
 from dmrec.matchers import MATCHERS
 from tests.model_checks import build_model, check_trains_and_ranks
 

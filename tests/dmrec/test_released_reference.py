@@ -24,11 +24,11 @@ import torch.nn.functional as F
 from recbole.data.interaction import Interaction
 from torch import nn
 
-from benchmark.config import resolve
 from benchmark.data.prepared import PreparedDataset, write_prepared
 from benchmark.data.runtime import external_ids
-from benchmark.grid import load_grid
-from benchmark.trial import build_recbole, train_and_evaluate
+from benchmark.runner.config import resolve
+from benchmark.runner.grid import load_grid
+from benchmark.runner.trial import build_recbole, train_and_evaluate
 from dmrec.models.base import MultinomialHead
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "released_dmrec" / "released_reference.npz"

@@ -6,14 +6,14 @@ import subprocess
 import sys
 import time
 
-from benchmark.execute import run_and_store
-from benchmark.grid import Narrowing, expand
-from benchmark.store import ResultStore
+from benchmark.runner.execute import run_and_store
+from benchmark.runner.grid import Narrowing, expand
+from benchmark.runner.store import ResultStore
 from tests.runner.test_run import REPO, run
 
 HOLD = """
 import sys, time
-from benchmark.store import ResultStore
+from benchmark.runner.store import ResultStore
 from tests.runner.test_run import REPO, run
 claim = ResultStore("g", root=sys.argv[1]).claim("t1")
 print("held" if claim else "busy", flush=True)

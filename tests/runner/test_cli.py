@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from benchmark.grid import MAX_SEEDS, Narrowing, expand
-from benchmark.store import ResultStore
+from benchmark.runner.grid import MAX_SEEDS, Narrowing, expand
+from benchmark.runner.store import ResultStore
 from tests.runner.test_run import REPO, run, runner_env, snapshot
 
 

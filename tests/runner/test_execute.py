@@ -4,10 +4,10 @@ import os
 
 import pytest
 
-from benchmark import store as store_module
-from benchmark.execute import run_and_store
-from benchmark.grid import Narrowing, expand
-from benchmark.store import ResultStore, StoreUnwritable
+from benchmark.runner import store as store_module
+from benchmark.runner.execute import run_and_store
+from benchmark.runner.grid import Narrowing, expand
+from benchmark.runner.store import ResultStore, StoreUnwritable
 
 
 def lightgcn_trial():

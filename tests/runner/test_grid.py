@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from benchmark.config import resolve
-from benchmark.data.errors import DataError
+from baselines.registry import register, unregister
+from benchmark.core.errors import DataError
 from benchmark.data.layout import read_meta
-from benchmark.grid import GridError, Narrowing, expand, load_grid, trial_id_of
-from benchmark.models import register, unregister
+from benchmark.runner.config import resolve
+from benchmark.runner.grid import GridError, Narrowing, expand, load_grid, trial_id_of
 
 
 @pytest.fixture

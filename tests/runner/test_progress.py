@@ -1,7 +1,7 @@
 """The progress lines: counts and an ETA from the average time of each kind of trial."""
 import io
 
-from benchmark.progress import Progress
+from benchmark.runner.progress import Progress
 
 
 def test_counts_and_eta_by_kind():

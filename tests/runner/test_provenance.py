@@ -5,8 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmark.paths import REPO_ROOT
-from benchmark.provenance import code_files, code_provenance, hashed_content, imported_modules, is_stale
+from benchmark.core.paths import REPO_ROOT
+from benchmark.runner.provenance import code_files, code_provenance, hashed_content, imported_modules, is_stale
 
 
 def relative(files):
@@ -15,8 +15,8 @@ def relative(files):
 
 def test_a_models_code_is_its_closure_and_nothing_else():
     multvae, lightgcn = relative(code_files("multvae")), relative(code_files("lightgcn"))
-    for shared in ("benchmark/trial.py", "benchmark/config.py", "benchmark/protocol.yaml", "benchmark/compat.py",
-                   "benchmark/training/trainer.py", "benchmark/data/layout.py"):
+    for shared in ("benchmark/runner/trial.py", "benchmark/runner/config.py", "benchmark/runner/protocol.yaml",
+                   "benchmark/runner/compat.py", "benchmark/runner/training/trainer.py", "benchmark/data/layout.py"):
         assert shared in multvae and shared in lightgcn, shared
     assert {"dmrec/models/multvae.py", "dmrec/models/multvae.yaml", "dmrec/models/base.py", "dmrec/matchers.py",
             "dmrec/pmn.py"} <= multvae
@@ -25,7 +25,8 @@ def test_a_models_code_is_its_closure_and_nothing_else():
     assert not any(p.startswith("baselines/lightgcn/lightgcn.py") for p in multvae)
     for files in (multvae, lightgcn):
         assert not any(p.startswith(("benchmark/analysis/", "tests/", "docs/")) for p in files)
-        assert not {"benchmark/run.py", "benchmark/schedule.py", "benchmark/progress.py", "README.md"} & files
+        assert not {"benchmark/run.py", "benchmark/runner/schedule.py", "benchmark/runner/progress.py",
+                    "README.md"} & files
     provenance = code_provenance("multvae")
     assert set(provenance) == {"commit", "dirty", "code_hash", "code_files"}
     assert len(provenance["code_hash"]) == 64 and provenance["code_files"] == len(code_files("multvae"))
@@ -62,9 +63,9 @@ def test_editing_one_model_marks_only_its_trials_stale(data_root, tmp_path):
     env = {"DMREC_DATA": str(data_root), "DMREC_RESULTS": str(results)}
     # store a record for every smoke trial, made by the clone's code as it is now
     in_clone(root, """
-from benchmark.grid import expand
-from benchmark.provenance import code_provenance
-from benchmark.store import ResultStore
+from benchmark.runner.grid import expand
+from benchmark.runner.provenance import code_provenance
+from benchmark.runner.store import ResultStore
 store = ResultStore("smoke")
 for t in expand("smoke"):
     store.write_finished(t.trial_id, {"config": t.config, "metrics": {"test": {"recall@20": 0.1, "ndcg@20": 0.1}},
@@ -96,7 +97,7 @@ def test_dirty_names_an_edit_to_a_models_own_files(tmp_path):
     git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
     for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "clone"]):
         subprocess.run([*git, *command], cwd=root, check=True, capture_output=True)
-    show = ("import json; from benchmark.provenance import code_provenance; "
+    show = ("import json; from benchmark.runner.provenance import code_provenance; "
             "print(json.dumps({m: code_provenance(m) for m in ('multvae', 'lightgcn')}))")
     clean = json.loads(in_clone(root, show, {}))
     assert clean["multvae"]["dirty"] is False and clean["lightgcn"]["dirty"] is False
@@ -128,7 +129,7 @@ def test_a_model_hash_covers_its_extends_chain():
 def test_a_copy_names_the_commit_it_was_given(tmp_path, monkeypatch):
     """A copied tree (rsync to a cluster, a GPU box; its .git absent or older than its files)
     records $DMREC_COMMIT when set; otherwise a checkout records its HEAD, and a copy nothing."""
-    from benchmark.checkout import COMMIT_VARIABLE, source_commit
+    from benchmark.runner.checkout import COMMIT_VARIABLE, source_commit
 
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO_ROOT).stdout.strip()
     monkeypatch.setenv(COMMIT_VARIABLE, "0123abc")

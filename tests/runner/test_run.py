@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.grid import Narrowing, expand
-from benchmark.store import ResultStore
+from benchmark.runner.grid import Narrowing, expand
+from benchmark.runner.store import ResultStore
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.grid import Trial
-from benchmark.progress import Progress
-from benchmark.schedule import (
+from benchmark.runner.grid import Trial
+from benchmark.runner.progress import Progress
+from benchmark.runner.schedule import (
     ScheduleError,
     check_request,
     concurrent_trials,
@@ -22,7 +22,7 @@ from benchmark.schedule import (
     run_with_ray,
     threads_for,
 )
-from benchmark.store import ResultStore
+from benchmark.runner.store import ResultStore
 
 
 @pytest.mark.parametrize("cpus, gpus, nodes, message", [
@@ -180,8 +180,8 @@ def test_more_gpus_than_the_cluster_has_is_refused_before_submitting(private_ray
 def test_a_trial_keeps_the_gpu_ray_assigned(data_root, monkeypatch, visible):
     """RecBole sets CUDA_VISIBLE_DEVICES to its gpu_id ("0" by default), which would move every Ray
     trial onto the first GPU: the trial passes the assigned devices on as gpu_id instead."""
-    from benchmark.config import resolve
-    from benchmark.trial import build_recbole
+    from benchmark.runner.config import resolve
+    from benchmark.runner.trial import build_recbole
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
     recbole_config, _, _ = build_recbole(resolve("multvae", "tiny", {"matcher": "none"}))

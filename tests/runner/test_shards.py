@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from benchmark.grid import Narrowing, expand, shard
-from benchmark.store import ResultStore
+from benchmark.runner.grid import Narrowing, expand, shard
+from benchmark.runner.store import ResultStore
 from tests.runner.test_run import REPO, run, runner_env, snapshot
 
 

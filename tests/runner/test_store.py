@@ -6,8 +6,8 @@ import multiprocessing
 import pandas as pd
 import pytest
 
-from benchmark.execute import run_and_store
-from benchmark.store import PER_USER_COLUMNS, RecordExists, ResultStore
+from benchmark.runner.execute import run_and_store
+from benchmark.runner.store import PER_USER_COLUMNS, RecordExists, ResultStore
 
 
 def record(seed=0, matcher="mddm", beta=0.5, recall=0.25):

@@ -5,8 +5,8 @@ import stat
 
 import pytest
 
-from benchmark import store as store_module
-from benchmark.store import InvalidRecord, ResultStore
+from benchmark.runner import store as store_module
+from benchmark.runner.store import InvalidRecord, ResultStore
 from tests.runner.test_store import record
 
 

@@ -1,7 +1,7 @@
 """The terminal summary: one standard deviation everywhere (ddof=1, as the tables), no ± for one seed."""
-from benchmark.grid import expand, load_grid
 from benchmark.run import summary
-from benchmark.store import ResultStore
+from benchmark.runner.grid import expand, load_grid
+from benchmark.runner.store import ResultStore
 
 
 def test_summary_uses_the_sample_standard_deviation(data_root, tmp_path):

@@ -6,18 +6,18 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from benchmark import compat
+from benchmark.runner import compat
 
 compat.install()
 from recbole.evaluator.metrics import NDCG, Recall  # noqa: E402
 
-from benchmark.training.evaluation import (  # noqa: E402
+from benchmark.core.interactions import SparseRows  # noqa: E402
+from benchmark.runner.training.evaluation import (  # noqa: E402
     NonFiniteScores,
     RankingTarget,
     evaluate_full_ranking,
     ranking_metrics,
 )
-from benchmark.training.interactions import SparseRows  # noqa: E402
 
 
 def test_hand_computed_recall_and_ndcg():

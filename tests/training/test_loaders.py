@@ -2,8 +2,8 @@
 import numpy as np
 import torch
 
-from benchmark.training.interactions import SparseRows, train_matrix
-from benchmark.training.loaders import PairBatchLoader, UserBatchLoader
+from benchmark.core.interactions import SparseRows, train_matrix
+from benchmark.runner.training.loaders import PairBatchLoader, UserBatchLoader
 from tests.fixtures import recbole_splits
 
 
@@ -74,7 +74,7 @@ def test_one_copy_epoch_gives_the_streamed_batches(data_root):
 
 
 def test_user_batches_carry_their_entry_count_counted_on_the_host(data_root):
-    from benchmark.training.interactions import ENTRY_COUNT, batch_entry_count
+    from benchmark.core.interactions import ENTRY_COUNT, batch_entry_count
 
     train_set = _train_set(data_root)
     counts = np.diff(train_matrix(train_set).indptr)

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.config import resolve
-from benchmark.training.evaluation import NonFiniteScores, RankingTarget
-from benchmark.training.loaders import make_train_loader
-from benchmark.training.trainer import NonFiniteLoss, NoValidation, ProtocolTrainer, validation_epochs
-from benchmark.trial import build_recbole, train_and_evaluate
+from benchmark.runner.config import resolve
+from benchmark.runner.training.evaluation import NonFiniteScores, RankingTarget
+from benchmark.runner.training.loaders import make_train_loader
+from benchmark.runner.training.trainer import NonFiniteLoss, NoValidation, ProtocolTrainer, validation_epochs
+from benchmark.runner.trial import build_recbole, train_and_evaluate
 
 SETTINGS = {"matcher": "none", "train_batch_size": 16, "stopping_step": 100, "use_gpu": False}
 
@@ -154,7 +154,7 @@ def test_one_host_read_of_the_loss_per_epoch(data_root):
 @pytest.mark.parametrize("model", ["multvae", "ldiffrec", "cvga"])
 def test_table2_settings_validate_after_epochs_1_4_7(data_root, model):
     """What `--grid table2` resolves to (its blocks set `preset: released`) runs the released schedule."""
-    from benchmark.grid import load_grid
+    from benchmark.runner.grid import load_grid
 
     params = load_grid("table2").blocks[0].params
     config = resolve(model, "tiny", {**params, "matcher": "mddm", "epochs": 7, "stopping_step": 100,
@@ -172,7 +172,7 @@ def test_table2_settings_validate_after_epochs_1_4_7(data_root, model):
 def test_training_steps_never_read_an_entry_count_from_the_device(data_root, model, monkeypatch):
     """Every gather of a training step is told its size by the loader (on a GPU the fallback
     `int(counts.sum())` would stall the queue once per step)."""
-    from benchmark.training.interactions import SparseRows
+    from benchmark.core.interactions import SparseRows
 
     config = resolve(model, "tiny", {**SETTINGS, "epochs": 3})
     recbole_config, cls, (train_set, _, _) = build_recbole(config)

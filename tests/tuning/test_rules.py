@@ -2,8 +2,8 @@
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from benchmark.config import search_space
-from benchmark.grid import Narrowing, load_grid
+from benchmark.runner.config import search_space
+from benchmark.runner.grid import Narrowing, load_grid
 from benchmark.tune import main
 from benchmark.tuning.cells import grid_cells
 from benchmark.tuning.search import grace_validations, optuna_space, startup_trials

@@ -2,9 +2,9 @@
 nothing is evaluated on test), and it is stored after every validation it reports."""
 import pytest
 
-from benchmark.grid import Narrowing, load_grid
-from benchmark.store import ResultStore
-from benchmark.training import evaluation, trainer
+from benchmark.runner.grid import Narrowing, load_grid
+from benchmark.runner.store import ResultStore
+from benchmark.runner.training import evaluation, trainer
 from benchmark.tuning.cells import grid_cells
 from benchmark.tuning.history import cell_samples, inside, sampled_values
 from benchmark.tuning.sample import run_sample

@@ -2,8 +2,8 @@
 bounded like the key it searches, and the section never becomes a config key of a trial."""
 import pytest
 
-from benchmark.config import ConfigError, SearchRange, known_keys, resolve, search_space
-from benchmark.models import REGISTRY, register, unregister
+from baselines.registry import REGISTRY, register, unregister
+from benchmark.runner.config import ConfigError, SearchRange, known_keys, resolve, search_space
 
 
 @pytest.mark.parametrize("model", list(REGISTRY))

@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from benchmark.grid import Narrowing, expand, load_grid
-from benchmark.store import ResultStore
+from benchmark.runner.grid import Narrowing, expand, load_grid
+from benchmark.runner.store import ResultStore
 from benchmark.tuning.cells import grid_cells
 from benchmark.tuning.history import best_sample, cell_samples
 

@@ -5,10 +5,10 @@ id. The runner tells such records apart by `code_hash`: a sha256 over the sorted
 
     - the model's module and every repo module it imports, transitively (an AST scan of `import`
       and `from` statements, those inside functions included, limited to benchmark/dmrec/baselines),
-    - the same closure for the trial code (`benchmark/trial.py`, `benchmark/config.py`), the
-      training loop (`benchmark/training/**`) and the data preparation (`benchmark/data/**`),
+    - the same closure for the trial code (`benchmark/runner/trial.py`, `benchmark/runner/config.py`), the
+      training loop (`benchmark/runner/training/**`) and the data preparation (`benchmark/data/**`),
     - the yaml beside each of those modules, the model's defaults yaml (and every yaml it `extends`)
-      and `benchmark/protocol.yaml`, each hashed as its parsed values without the `search:` section,
+      and `benchmark/runner/protocol.yaml`, each hashed as its parsed values without the `search:` section,
       so a comment or a tuning range (`python -m benchmark.tune`) never makes a record stale.
 
 Left out on purpose (they cannot change a number): the analysis, the runner's command line,
@@ -25,18 +25,18 @@ from pathlib import Path
 
 import yaml
 
-from benchmark.checkout import is_dirty, source_commit
-from benchmark.models import get_spec
-from benchmark.paths import REPO_ROOT
+from baselines.registry import get_spec
+from benchmark.core.paths import REPO_ROOT
+from benchmark.runner.checkout import is_dirty, source_commit
 
 PACKAGES = ("benchmark", "dmrec", "baselines")
 # modules that decide nothing about a trial's numbers, and are not followed when imported
-EXCLUDED = ("benchmark.analysis", "benchmark.run", "benchmark.schedule", "benchmark.progress",
-            "benchmark.store", "benchmark.execute", "benchmark.provenance", "benchmark.perf",
-            "benchmark.models")  # the registry: the module a name points to is hashed itself
-ROOT_MODULES = ("benchmark.trial", "benchmark.config")
-ROOT_FOLDERS = ("benchmark/training", "benchmark/data")
-EXTRA_FILES = ("benchmark/protocol.yaml",)
+EXCLUDED = ("benchmark.analysis", "benchmark.run", "benchmark.runner.schedule", "benchmark.runner.progress",
+            "benchmark.runner.store", "benchmark.runner.execute", "benchmark.runner.provenance", "benchmark.perf",
+            "baselines.registry")  # the registry: the module a name points to is hashed itself
+ROOT_MODULES = ("benchmark.runner.trial", "benchmark.runner.config")
+ROOT_FOLDERS = ("benchmark/core", "benchmark/runner/training", "benchmark/data")
+EXTRA_FILES = ("benchmark/runner/protocol.yaml",)
 
 
 def _excluded(module: str) -> bool:
@@ -105,7 +105,7 @@ def code_files(model: str, root: Path = REPO_ROOT) -> list[Path]:
     files = set(seen)
     files.update(p.with_suffix(".yaml") for p in seen if p.with_suffix(".yaml").is_file())
     files.update(root / extra for extra in EXTRA_FILES if (root / extra).is_file())
-    from benchmark.config import defaults_files  # the `extends` chain of the model's yaml
+    from benchmark.runner.config import defaults_files  # the `extends` chain of the model's yaml
 
     files.update(path.resolve() for path in defaults_files(model) if path.is_file())
     return sorted(files)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from recbole.data.interaction import Interaction
 
-from benchmark.training.interactions import ENTRY_COUNT, train_matrix
+from benchmark.core.interactions import ENTRY_COUNT, train_matrix
 
 
 def to_device(tensor: torch.Tensor, device) -> torch.Tensor:

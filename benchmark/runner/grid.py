@@ -11,7 +11,7 @@
             params: {epochs: 300}             # fixed overrides for every trial of the block
             sweep: {beta: [0.0, 0.5, 1.0]}    # extra axes of the product
 
-A trial's config is `benchmark.config.resolve(model, dataset, params, {matcher}, sweep point,
+A trial's config is `benchmark.runner.config.resolve(model, dataset, params, {matcher}, sweep point,
 {seed}, command-line --set)`; its id is the hash of that full config plus the dataset's content
 version, so the same trial always has the same id and any change of value gives a new one. A dataset
 that is not prepared has no version yet: `expand(..., allow_unprepared=True)` (the dry run) lists its
@@ -32,12 +32,12 @@ from pathlib import Path
 
 import yaml
 
-from benchmark.config import AXES, COMMAND_LINE, ConfigError, Layer, known_keys, model_defaults, resolve
-from benchmark.data.errors import DataError
+from baselines.registry import REGISTRY, get_spec
+from benchmark.core.errors import DataError
 from benchmark.data.layout import list_prepared, verified_version
-from benchmark.models import REGISTRY, get_spec
+from benchmark.runner.config import AXES, COMMAND_LINE, ConfigError, Layer, known_keys, model_defaults, resolve
 
-GRIDS_DIR = Path(__file__).with_name("grids")
+GRIDS_DIR = Path(__file__).resolve().parents[1] / "grids"
 GRID_KEYS = {"description", "blocks"}
 BLOCK_KEYS = {"name", "datasets", "models", "matchers", "seeds", "params", "sweep"}
 NO_MATCHER = "none"  # what a model without a matcher axis counts as when filtering by matcher

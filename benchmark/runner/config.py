@@ -1,6 +1,6 @@
 """Layered trial configuration, resolved in one place.
 
-Precedence (later wins): suite protocol (`benchmark/protocol.yaml`) < the model's defaults yaml
+Precedence (later wins): suite protocol (`benchmark/runner/protocol.yaml`) < the model's defaults yaml
 (after its `extends:` chain) < that yaml's `datasets:` entry for the dataset < each layer (the
 grid's params, its matcher, sweep point and seed, the command line). A layer's `preset: NAME`
 applies the model's `presets: {NAME: {...}}` entry just before that layer's own keys.
@@ -28,13 +28,13 @@ from pathlib import Path
 
 import yaml
 
-from benchmark.models import get_spec
+from baselines.registry import get_spec
+from benchmark.core.paper import paper_dataset
 
 PROTOCOL_PATH = Path(__file__).with_name("protocol.yaml")
 TRIAL_KEYS = ("model", "dataset")  # identify the trial; not hyperparameters
 AXES = ("model", "dataset", "matcher", "seed")  # a grid's axes: the command line may not `--set` them
 COMMAND_LINE = "--set"  # the source of a `Layer` that holds the command line's values
-PAPER_DATASETS = ("amazon", "yelp", "steam")
 STRUCTURE_KEYS = ("extends", "datasets", "presets", "search")  # model yaml keys that are not config values
 TYPE_KINDS = ("int", "float", "bool", "str", "list", "dict", "null")
 
@@ -224,12 +224,6 @@ def known_keys(model: str) -> set[str]:
 
 
 # --- dataset names and β ------------------------------------------------------------------------
-
-def paper_dataset(dataset: str) -> str | None:
-    """The paper dataset a dataset name stands for ("amazon-standin" -> "amazon"), else None."""
-    head = dataset.split("-", 1)[0].lower()
-    return head if head in PAPER_DATASETS else None
-
 
 def dataset_entry(dataset: str, per_dataset: dict) -> str | None:
     """Which `datasets:` entry of a model yaml applies: the dataset's own, else its paper dataset's."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_ROOT_ENV = "DMREC_DATA"
 RESULTS_ENV = "DMREC_RESULTS"
 

@@ -13,12 +13,12 @@ from importlib import metadata
 import numpy as np
 import torch
 
-from benchmark import compat
-from benchmark.checkout import source_commit
+from baselines.registry import get_spec
 from benchmark.data.layout import read_meta
 from benchmark.data.runtime import external_ids, recbole_dataset_config
-from benchmark.models import get_spec
-from benchmark.provenance import code_provenance
+from benchmark.runner import compat
+from benchmark.runner.checkout import source_commit
+from benchmark.runner.provenance import code_provenance
 
 RECORDED_PACKAGES = ("torch", "recbole", "numpy", "scipy", "pandas", "ray", "sentence-transformers")
 
@@ -48,27 +48,28 @@ def build_recbole(config: dict):
     from recbole.utils import init_seed
 
     cls = get_spec(config["model"]).load_class()
-    recbole_config = Config(model=cls, config_dict={
-        **recbole_dataset_config(config["dataset"]),
-        "gpu_id": os.environ.get("CUDA_VISIBLE_DEVICES", "0"),  # the GPU Ray assigned (RecBole would reset it to 0)
-        **{k: v for k, v in config.items() if k not in ("model", "dataset")},
-        "checkpoint_dir": "/nonexistent-dmrec-bench-keeps-weights-in-memory",
-        "reproducibility": True, "show_progress": False, "log_wandb": False,
-    })
+    with compat.command_line_hidden():
+        recbole_config = Config(model=cls, config_dict={
+            **recbole_dataset_config(config["dataset"]),
+            "gpu_id": os.environ.get("CUDA_VISIBLE_DEVICES", "0"),  # the GPU Ray assigned (RecBole would reset it to 0)
+            **{k: v for k, v in config.items() if k not in ("model", "dataset")},
+            "checkpoint_dir": "/nonexistent-dmrec-bench-keeps-weights-in-memory",
+            "reproducibility": True, "show_progress": False, "log_wandb": False,
+        })
     init_seed(config["seed"], True)
     dataset = create_dataset(recbole_config)
     return recbole_config, cls, dataset.build()
 
 
 def train_and_evaluate(config: dict, verbose: bool = False) -> dict:
-    """Train and evaluate one resolved config (see `benchmark.config.resolve`); returns its record.
+    """Train and evaluate one resolved config (see `benchmark.runner.config.resolve`); returns its record.
 
-    Raises for a failing trial; `benchmark.execute.run_and_store` is what stores the outcome."""
+    Raises for a failing trial; `benchmark.runner.execute.run_and_store` is what stores the outcome."""
     from recbole.utils import init_seed
 
-    from benchmark.training.evaluation import RankingTarget
-    from benchmark.training.loaders import make_train_loader
-    from benchmark.training.trainer import ProtocolTrainer
+    from benchmark.runner.training.evaluation import RankingTarget
+    from benchmark.runner.training.loaders import make_train_loader
+    from benchmark.runner.training.trainer import ProtocolTrainer
 
     started = time.perf_counter()
     provenance = code_provenance(config["model"])  # before training: the code that is about to run
@@ -118,7 +119,7 @@ def posterior_statistics(model, train_set, batch_size: int = 4096) -> dict | Non
     for models that expose `posterior_mean(users)`; None for the others."""
     if not hasattr(model, "posterior_mean"):
         return None
-    from benchmark.training.interactions import train_matrix
+    from benchmark.core.interactions import train_matrix
 
     model.eval()
     users = torch.as_tensor(np.flatnonzero(np.diff(train_matrix(train_set).indptr)), dtype=torch.long)

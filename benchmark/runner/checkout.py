@@ -9,7 +9,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from benchmark.paths import REPO_ROOT
+from benchmark.core.paths import REPO_ROOT
 
 COMMIT_VARIABLE = "DMREC_COMMIT"
 

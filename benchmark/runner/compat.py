@@ -9,13 +9,27 @@ silently running unpatched code) or adds a missing attribute.
 from __future__ import annotations
 
 import inspect
+import sys
 import textwrap
+from contextlib import contextmanager
 
 _INSTALLED = False
 
 
 class CompatError(RuntimeError):
     """RecBole's source no longer matches what a fix expects."""
+
+
+@contextmanager
+def command_line_hidden():
+    """RecBole's Config reads `--key=value` options from sys.argv; the suite's own command-line
+    options are not RecBole's, so every Config is built with an empty command line."""
+    saved = sys.argv[1:]
+    sys.argv[1:] = []
+    try:
+        yield
+    finally:
+        sys.argv[1:] = saved
 
 
 def rewrite_method(owner: type, name: str, edits: list[tuple[str, str]]) -> None:

@@ -19,7 +19,7 @@ import time
 import torch
 from recbole.trainer.trainer import AbstractTrainer
 
-from benchmark.training.evaluation import RankingTarget, evaluate_full_ranking
+from benchmark.runner.training.evaluation import RankingTarget, evaluate_full_ranking
 
 
 class NonFiniteLoss(FloatingPointError):

@@ -6,7 +6,7 @@ import time
 import traceback
 from pathlib import Path
 
-from benchmark.store import InvalidRecord, RecordExists, ResultStore, StoreUnwritable
+from benchmark.runner.store import InvalidRecord, RecordExists, ResultStore, StoreUnwritable
 
 REPLACE_STALE = "stale"  # `force` value: replace a finished record only when other code made it
 
@@ -20,7 +20,7 @@ def _keep_stored(store: ResultStore, trial_id: str, force: bool | str) -> bool:
     except KeyError:
         return False
     if force == REPLACE_STALE:
-        from benchmark.provenance import is_stale
+        from benchmark.runner.provenance import is_stale
 
         return not is_stale(record)
     return True
@@ -32,7 +32,7 @@ def run_and_store(trial_id: str, grid: str, config: dict, dataset_version: str, 
     failing trial (NaN loss, out of memory, bad config, missing text, a full disk), so a grid goes on.
 
     `force`: False keeps a stored finished record, True replaces it, "stale" replaces it only when
-    it was made by other code (`benchmark.provenance`); a replaced record stays until the rerun
+    it was made by other code (`benchmark.runner.provenance`); a replaced record stays until the rerun
     finishes. A trial that another live runner holds is left to it.
     Returns {"trial_id", "status": "finished"|"failed"|"exists"|"claimed", "seconds", "error"?,
     "recall@20"?}. Raises `StoreUnwritable` only when not even the failure can be written."""
@@ -54,8 +54,8 @@ def _train_and_store(store: ResultStore, trial_id: str, config: dict, dataset_ve
                      force: bool | str, started: float) -> dict:
     import torch
 
-    from benchmark.grid import current_dataset_version
-    from benchmark.trial import train_and_evaluate
+    from benchmark.runner.grid import current_dataset_version
+    from benchmark.runner.trial import train_and_evaluate
 
     if threads:
         torch.set_num_threads(int(threads))

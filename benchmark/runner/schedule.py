@@ -1,7 +1,7 @@
 """Runs pending trials: sequentially in this process, or as Ray Tune trials. The one place a Ray instance starts
 (`ray_instance`, also for `benchmark.tune`).
 
-Both paths call `benchmark.execute.run_and_store`, which writes the trial's record into the store
+Both paths call `benchmark.runner.execute.run_and_store`, which writes the trial's record into the store
 from inside the process that trained it; Ray's own experiment folder lives in a temporary
 directory that nothing reads. Without `address` (and without $RAY_ADDRESS) Ray starts a private
 local instance, even when a `ray start` cluster runs on this machine; with it, the trials run on
@@ -22,11 +22,11 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
 
-from benchmark.execute import run_and_store
-from benchmark.grid import Trial
-from benchmark.paths import DATA_ROOT_ENV, REPO_ROOT, RESULTS_ENV, data_root
-from benchmark.progress import Progress
-from benchmark.store import ResultStore
+from benchmark.core.paths import DATA_ROOT_ENV, REPO_ROOT, RESULTS_ENV, data_root
+from benchmark.runner.execute import run_and_store
+from benchmark.runner.grid import Trial
+from benchmark.runner.progress import Progress
+from benchmark.runner.store import ResultStore
 
 CONNECT_TIMEOUT_S = 10.0  # a cluster address that does not accept a TCP connection within this is unreachable
 RAY_PRECISION = 1e-4  # Ray refuses fractional resource requests finer than this
@@ -121,7 +121,7 @@ def run_sequential(trials: list[Trial], store: ResultStore, progress: Progress, 
 def _ray_trial(param: dict, payloads: dict, execute: TrialFunction) -> dict:
     """A Ray Tune function trainable: one trial, its outcome as the only reported result.
 
-    Ray has set CUDA_VISIBLE_DEVICES to the GPU it assigned, and `benchmark.trial` passes it on to
+    Ray has set CUDA_VISIBLE_DEVICES to the GPU it assigned, and `benchmark.runner.trial` passes it on to
     RecBole instead of RecBole's gpu_id 0. A trial without a GPU share sees no GPU (Ray leaves it
     the node's), so it trains on CPUs instead of crowding a GPU that other trials hold."""
     import ray

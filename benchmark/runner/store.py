@@ -28,7 +28,6 @@ import math
 import os
 import socket
 import sys
-import tempfile
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,16 +35,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.paths import results_root
+from benchmark.core.atomic import FILE_MODE, atomic_write
+from benchmark.core.paths import results_root
 
 PER_USER_COLUMNS = ("user", "n_train", "recall@5", "ndcg@5", "recall@10", "ndcg@10", "recall@20", "ndcg@20")
 INDEX_LEADING = ("trial_id", "grid", "model", "dataset", "matcher", "formulation", "seed", "beta",
                  "best_epoch", "epochs_run", "total_s", "s_per_epoch")
-INDEX_PROVENANCE = ("code_hash", "commit", "dirty")  # which code made the row (benchmark.provenance)
+INDEX_PROVENANCE = ("code_hash", "commit", "dirty")  # which code made the row (benchmark.runner.provenance)
 
 
 MAX_RECORD_BYTES = 64 * 2**20  # a record is a few hundred KB; anything this big is not one
-FILE_MODE = 0o644
 _REPORTED: set[tuple] = set()  # (path, mtime, size) of bad files this process already reported
 
 
@@ -127,22 +126,6 @@ def _plain(value):
     if isinstance(value, (set, tuple)):
         return list(value)
     raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, flush it to disk, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; stored results are shared like the datasets
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @contextmanager
@@ -399,8 +382,8 @@ class ResultStore:
                 columns += [c for c in frame.columns if c not in columns]
                 # a fixed gzip mtime: the same metrics give the same bytes
                 data = frame[columns].to_csv(index=False).encode()
-                _atomic_write(self.per_user_path(trial_id), gzip.compress(data, mtime=0))
-            _atomic_write(self.record_path(trial_id), record_bytes)
+                atomic_write(self.per_user_path(trial_id), gzip.compress(data, mtime=0))
+            atomic_write(self.record_path(trial_id), record_bytes)
         self.failed_path(trial_id).unlink(missing_ok=True)  # superseded by the finished record
 
     def write_failed(self, trial_id: str, config: dict, error: BaseException | str, tb: str = "") -> None:
@@ -412,14 +395,14 @@ class ResultStore:
             data = _strict_json(content)
         except ValueError:  # a NaN in the config: the failure is still worth keeping, with the NaN as text
             data = _strict_json(json.loads(json.dumps(content, default=_plain), parse_constant=str))
-        _atomic_write(self.failed_path(trial_id), data)
+        atomic_write(self.failed_path(trial_id), data)
 
     # ----- the index
     def rebuild_index(self) -> None:
         """Rewrite index.csv from the finished records (atomic; serialised by a lock)."""
         with _locked(self.folder / ".index.lock"):
             frame = index_frame(self.records())
-            _atomic_write(self.index_path, frame.to_csv(index=False).encode())
+            atomic_write(self.index_path, frame.to_csv(index=False).encode())
 
     def index(self) -> pd.DataFrame:
         """One row per finished trial; rebuilt first when index.csv does not match the records."""

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from recbole.data.interaction import Interaction
 
-from benchmark.training.interactions import SparseRows, train_matrix
+from benchmark.core.interactions import SparseRows, train_matrix
 
 
 class NonFiniteScores(FloatingPointError):
