@@ -70,6 +70,39 @@ def test_presets(toy_model):
         resolve(toy_model, "amazon", {"preset": "nope"})
 
 
+def test_a_presets_own_datasets_entry_applies_after_the_preset(registered):
+    model = registered("toy-scoped", {"scoped.yaml":
+        "hidden: 8   # (int)\nrate: 0.1  # (float)\n"
+        "datasets:\n  yelp: {hidden: 16, rate: 0.2}\n"
+        "presets:\n  released:\n    hidden: 32\n    datasets:\n      yelp: {hidden: 48}\n      steam: {rate: 0.5}\n"})
+    yelp = resolve(model, "yelp", {"preset": "released"})
+    assert (yelp["hidden"], yelp["rate"]) == (48, 0.2)  # model < datasets.yelp < preset < preset's datasets.yelp
+    assert resolve(model, "yelp")["hidden"] == 16  # without the preset, its entries do not apply
+    assert resolve(model, "yelp-small", {"preset": "released"})["hidden"] == 48  # the alias rule
+    assert resolve(model, "amazon", {"preset": "released"})["hidden"] == 32  # no entry: the preset's own value
+    assert resolve(model, "yelp", {"preset": "released", "hidden": 4})["hidden"] == 4  # the layer's keys win
+    assert "datasets" not in resolve(model, "steam", {"preset": "released"})
+    bad = registered("toy-scoped-bad", {"bad.yaml": "x: 1  # (int)\npresets:\n  released:\n    datasets:\n"
+                                                    "      yelp: {y: 2}\n"})
+    with pytest.raises(ConfigError, match=r"presets\.released\.datasets\.yelp: unknown key\(s\) \['y'\]"):
+        resolve(bad, "yelp", {"preset": "released"})
+    flat = registered("toy-scoped-flat", {"flat.yaml": "x: 1  # (int)\npresets:\n  released:\n    datasets: [1]\n"})
+    with pytest.raises(ConfigError, match=r"'presets\.released\.datasets' must be a mapping"):
+        resolve(flat, "yelp")
+
+
+def test_extends_merges_a_presets_datasets_per_entry(registered):
+    child = registered("toy-scoped-child", {
+        "child.yaml": "extends: parent.yaml\npresets:\n  released:\n    datasets:\n      yelp: {rate: 0.9}\n",
+        "parent.yaml": "size: 8    # (int)\nrate: 0.1  # (float)\n"
+                       "presets:\n  released:\n    size: 4\n    datasets:\n"
+                       "      yelp: {size: 2}\n      steam: {size: 3}\n",
+    })
+    yelp = resolve(child, "yelp", {"preset": "released"})
+    assert (yelp["size"], yelp["rate"]) == (2, 0.9)
+    assert resolve(child, "steam", {"preset": "released"})["size"] == 3
+
+
 def test_unknown_keys_are_rejected(toy_model):
     with pytest.raises(ConfigError, match=r"unknown key\(s\) \['hiden'\]"):
         resolve(toy_model, "amazon", {"hiden": 3})

@@ -285,12 +285,10 @@ def render_block(status: pd.DataFrame) -> str:
     lines = [BEGIN, "| Table 2 base | dataset | settings | seeds | "
              + " | ".join(METRIC_LABELS[m] for m in METRICS) + " | run at |",
              "|---|---|---|---|" + "---|" * len(METRICS) + "---|"]
-    not_run: dict[str, list[str]] = {}
     for (base, dataset), settings in _cells(status).items():
         by_metric = settings.get(_paper_settings(settings), {})
         first = next(iter(by_metric.values()), None)
         if first is None or first["n_seeds"] in ("", "0"):
-            not_run.setdefault(dataset, []).append(base)
             continue
         cells = [f"{_ours(r)} vs {float(r['paper']):.4f}, {_rel(r)} {_mark(r)}".rstrip() if r["paper"] else _ours(r)
                  for r in (by_metric[m] for m in METRICS if m in by_metric)]
@@ -298,14 +296,35 @@ def render_block(status: pd.DataFrame) -> str:
                      f"| `{first['commit']}`, {first['date']}, {first['device']} |")
     lines += ["", "Each cell: ours (mean ± sample std over the seeds) vs the paper, the relative difference, "
               f"✓ within {WITHIN_PCT:g}%."]
-    if not_run:
-        everyone = len(BASES)
-        order = [*DATASETS, *sorted(set(not_run) - set(DATASETS))]
-        parts = [f"{dataset} ({'every base' if len(not_run[dataset]) == everyone else ', '.join(not_run[dataset])})"
-                 for dataset in order if dataset in not_run]
-        lines.append(f"Not run yet at the paper grid's settings: {'; '.join(parts)}.")
+    lines += not_run_lines(status)
     lines.append(END)
     return "\n".join(lines)
+
+
+def run_command(dataset: str, bases: list[str]) -> str:
+    """The command that runs the paper grid's plain-base trials of `bases` (paper names) on `dataset`."""
+    models = ",".join(key for key, name in BASES.items() if name in bases)
+    return f"python -m benchmark.run --grid {PAPER_GRID} --datasets {dataset} --models {models} --matchers none"
+
+
+def not_run_lines(status: pd.DataFrame) -> list[str]:
+    """Per dataset, the bases with no trial at the paper grid's settings and the command that runs them."""
+    not_run: dict[str, list[str]] = {}
+    for (base, dataset), settings in _cells(status).items():
+        first = next(iter(settings.get(_paper_settings(settings), {}).values()), None)
+        if first is None or first["n_seeds"] in ("", "0"):
+            not_run.setdefault(dataset, []).append(base)
+    if not not_run:
+        return []
+    everyone = len(BASES)
+    order = [*DATASETS, *sorted(set(not_run) - set(DATASETS))]
+    lines = ["Not run yet at the paper grid's settings (which are, per dataset, in "
+             "`docs/settings-by-dataset.md`), and the command that runs them:", ""]
+    for dataset in (d for d in order if d in not_run):
+        bases = not_run[dataset]
+        lines.append(f"- {dataset} ({'every base' if len(bases) == everyone else ', '.join(bases)}): "
+                     f"`{run_command(dataset, bases)}`")
+    return lines
 
 
 def _change(row: dict, reference: dict | None) -> tuple[float, list[int]]:
@@ -413,6 +432,9 @@ def render_screening(status: pd.DataFrame) -> str:
         lines += ["", *(_verdict(m, settings, paper_settings) for m in METRICS)]
     if len(lines) == 1:
         lines += ["", "No stored trial of a Table 2 base yet."]
+    missing = not_run_lines(status)
+    if missing:
+        lines += ["", "### Not run yet", "", *missing]
     lines += ["", SCREENING_END]
     return "\n".join(lines)
 

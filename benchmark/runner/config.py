@@ -3,7 +3,13 @@
 Precedence (later wins): suite protocol (`benchmark/runner/protocol.yaml`) < the model's defaults yaml
 (after its `extends:` chain) < that yaml's `datasets:` entry for the dataset < each layer (the
 grid's params, its matcher, sweep point and seed, the command line). A layer's `preset: NAME`
-applies the model's `presets: {NAME: {...}}` entry just before that layer's own keys.
+applies the model's `presets: {NAME: {...}}` entry just before that layer's own keys: first the
+preset's own values, then the preset's own `datasets:` entry for the dataset (`presets: {NAME:
+{..., datasets: {yelp: {...}}}}`, chosen by the same rule as the top-level one). So a model's
+settings by dataset live in its top-level `datasets:` when they belong to the model whatever the
+preset (Mult-VAE's input dropout), and in the preset's `datasets:` when they belong to the preset's
+source only (RLMRec's LightGCN with 2 layers on Steam); either way a grid's or the command line's
+keys still win.
 
 Every value is checked once, here, against the type comment its yaml declares (`# (float|null)`,
 `# (str) adam | adamw | sgd`) and the bounds below; keys that neither the protocol nor the model
@@ -150,7 +156,11 @@ def _merge_entries(base: dict, own: dict) -> dict:
     """`datasets`/`presets` of an extended and an extending file: per entry, then per key."""
     merged = {name: dict(entry or {}) for name, entry in base.items()}
     for name, entry in own.items():
-        merged[name] = {**merged.get(name, {}), **(entry or {})}
+        entry = entry or {}
+        merged[name] = {**merged.get(name, {}), **entry}
+        if "datasets" in entry or "datasets" in merged[name]:  # a preset's own `datasets:`, merged the same way
+            merged[name]["datasets"] = _merge_entries((base.get(name) or {}).get("datasets") or {},
+                                                      entry.get("datasets") or {})
     return merged
 
 
@@ -166,6 +176,10 @@ def _model_file(path: str, chain: tuple[str, ...] = ()) -> tuple[dict, dict, tup
         entries = content.get(name) or {}
         if not isinstance(entries, dict) or not all(isinstance(e or {}, dict) for e in entries.values()):
             raise ConfigError(f"{path}: '{name}' must be a mapping of names to mappings")
+    for preset, entry in (content.get("presets") or {}).items():
+        scoped = (entry or {}).get("datasets") or {}
+        if not isinstance(scoped, dict) or not all(isinstance(e or {}, dict) for e in scoped.values()):
+            raise ConfigError(f"{path}: 'presets.{preset}.datasets' must be a mapping of names to mappings")
     if extends is None:
         return content, types, (path,)
     if not isinstance(extends, str):
@@ -295,7 +309,7 @@ def _check_bounds(resolved: dict, sources: dict) -> None:
 # --- resolving ----------------------------------------------------------------------------------
 
 def resolve(model: str, dataset: str, *layers: dict) -> dict:
-    """The full config of one trial: protocol < model < model@dataset < preset < each layer."""
+    """The full config of one trial: protocol < model < model@dataset < preset < preset@dataset < each layer."""
     path = _model_path(model)
     defaults, per_dataset, presets, types = _model_parts(path)
     resolved: dict = {}
@@ -324,9 +338,9 @@ def resolve(model: str, dataset: str, *layers: dict) -> dict:
             if not isinstance(preset, str) or preset not in presets:
                 raise ConfigError(f"{where}: model '{model}' has no preset {preset!r} "
                                   f"(has: {', '.join(presets) or 'none'})")
-            preset_where = f"{path} presets.{preset}"
-            _reject_unknown(presets[preset] or {}, allowed, model, preset_where)
-            apply(presets[preset] or {}, preset_where)
+            for preset_where, values in preset_layers(presets, preset, dataset, f"{path} presets.{preset}"):
+                _reject_unknown(values, allowed, model, preset_where)
+                apply(values, preset_where)
             resolved["preset"] = preset
         _reject_unknown(layer, allowed, model, where)
         apply({k: v for k, v in layer.items() if k not in TRIAL_KEYS}, where)
@@ -336,6 +350,18 @@ def resolve(model: str, dataset: str, *layers: dict) -> dict:
     resolved["model"] = model
     resolved["dataset"] = dataset
     return copy.deepcopy(resolved)
+
+
+def preset_layers(presets: dict, name: str, dataset: str, where: str) -> list[tuple[str, dict]]:
+    """What `preset: name` applies, in order: (where, values) of the preset's own values, then of its
+    `datasets:` entry for the dataset (by `dataset_entry`'s rule), when it has one."""
+    values = dict(presets[name] or {})
+    per_dataset = values.pop("datasets", None) or {}
+    layers = [(where, values)]
+    entry = dataset_entry(dataset, per_dataset)
+    if entry is not None:
+        layers.append((f"{where}.datasets.{entry}", dict(per_dataset[entry] or {})))
+    return layers
 
 
 def _reject_unknown(layer: dict, allowed: set[str], model: str, where: str) -> None:

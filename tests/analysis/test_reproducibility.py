@@ -183,7 +183,29 @@ def test_the_status_block_shows_the_paper_grids_settings_and_what_is_not_run(sto
     assert ("| L-DiffRec | amazon | released | 3 | 0.1000 ± 0.0010 vs 0.1048, -4.6% ✗ | 0.1460 ± 0.0010 vs 0.1495, "
             "-2.3% ✓ | 0.0770 ± 0.0010 vs 0.0844, -8.8% ✗ | 0.0920 ± 0.0010 vs 0.0990, -7.1% ✗ | `0123456`, ") in block
     assert "learning_rate" not in block and "| CVGA |" not in block
-    assert "Not run yet at the paper grid's settings: amazon (CVGA); yelp (every base); steam (every base)." in block
+    assert "Not run yet at the paper grid's settings" in block
+    missing = [line for line in block.splitlines() if line.startswith("- ")]
+    assert missing == [
+        "- amazon (CVGA): `python -m benchmark.run --grid table2 --datasets amazon --models cvga --matchers none`",
+        "- yelp (every base): `python -m benchmark.run --grid table2 --datasets yelp --models multvae,ldiffrec,cvga "
+        "--matchers none`",
+        "- steam (every base): `python -m benchmark.run --grid table2 --datasets steam --models multvae,ldiffrec,cvga "
+        "--matchers none`"]
+    assert "### Not run yet" in repro.render_screening(frame) and missing[0] in repro.render_screening(frame)
+
+
+def test_the_not_run_command_runs_exactly_those_trials():
+    """The command the status prints narrows the paper grid to the plain bases of one dataset."""
+    from benchmark.run import _narrowing, parser
+    from benchmark.runner.grid import expand, load_grid
+
+    command = repro.run_command("yelp", ["L-DiffRec", "CVGA"]).split()
+    assert command[:4] == ["python", "-m", "benchmark.run", "--grid"] and command[4] == repro.PAPER_GRID
+    flags = dict(zip(command[5::2], command[6::2], strict=True))
+    assert flags == {"--datasets": "yelp", "--models": "ldiffrec,cvga", "--matchers": "none"}
+    args = parser().parse_args(command[3:])
+    trials = expand(load_grid(args.grid), _narrowing(args), allow_unprepared=True)
+    assert {(t.model, t.dataset, t.matcher) for t in trials} == {("ldiffrec", "yelp", "none"), ("cvga", "yelp", "none")}
 
 
 def _files(folder: Path) -> tuple[Path, Path, Path]:
