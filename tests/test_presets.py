@@ -10,12 +10,12 @@ from baselines.registry import REGISTRY
 from benchmark.core.paper import PAPER_DATASETS
 from benchmark.runner.config import (
     PROTOCOL_PATH,
-    declared_types,
     defaults_files,
     model_defaults,
     resolve,
 )
 from benchmark.runner.grid import GRIDS_DIR
+from benchmark.runner.values import declared_types
 
 MODELS = sorted(REGISTRY)
 DMREC_BASES = ("multvae", "ldiffrec", "cvga")

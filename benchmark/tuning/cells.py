@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from benchmark.runner.config import Layer, SearchRange, beta_for, resolve, search_space
+from benchmark.runner.config import Layer, beta_for, resolve
 from benchmark.runner.grid import Grid, Narrowing, expand, trial_id_of
 from benchmark.runner.training.trainer import validation_epochs
+from benchmark.tuning.space import SearchRange, search_space
 
 SEARCH_SUFFIX, TUNED_SUFFIX = "_search", "_tuned"  # the stores of a grid's samples and of its tuned runs
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from benchmark.runner.config import SearchRange
 from benchmark.runner.store import ResultStore
 from benchmark.tuning.cells import Cell
 from benchmark.tuning.sample import SELECTION_METRIC
+from benchmark.tuning.space import SearchRange
 
 
 @dataclass(frozen=True)

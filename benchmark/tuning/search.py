@@ -22,12 +22,12 @@ from pathlib import Path
 
 from ray import tune
 
-from benchmark.runner.config import SearchRange
 from benchmark.runner.schedule import ray_instance
 from benchmark.runner.store import ResultStore, utc_now
 from benchmark.tuning.cells import Cell
 from benchmark.tuning.history import cell_samples
 from benchmark.tuning.sample import SELECTION_METRIC, run_sample
+from benchmark.tuning.space import SearchRange
 
 METRIC = f"best_valid_{SELECTION_METRIC}"
 REDUCTION_FACTOR = 3  # ASHA keeps the best third at each rung

@@ -2,11 +2,11 @@
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from benchmark.runner.config import search_space
 from benchmark.runner.grid import Narrowing, load_grid
 from benchmark.tune import main
 from benchmark.tuning.cells import grid_cells
 from benchmark.tuning.search import grace_validations, optuna_space, startup_trials
+from benchmark.tuning.space import search_space
 from benchmark.tuning.tuned import tuned_blocks
 
 

@@ -3,7 +3,9 @@ bounded like the key it searches, and the section never becomes a config key of 
 import pytest
 
 from baselines.registry import REGISTRY, register, unregister
-from benchmark.runner.config import ConfigError, SearchRange, known_keys, resolve, search_space
+from benchmark.core.errors import ConfigError
+from benchmark.runner.config import known_keys, resolve
+from benchmark.tuning.space import SearchRange, search_space
 
 
 @pytest.mark.parametrize("model", list(REGISTRY))
