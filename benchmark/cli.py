@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("benchmark.data.__main__", "list, prepare, fetch and describe datasets"),
     "analysis": ("benchmark.analysis.__main__", "tables, figures and the report from the stored trials"),
     "models": ("benchmark.models", "the registered models and matchers"),
-    "perf": ("benchmark.perf", "speed of DMRec against its base, of concurrent trials, of Table 2"),
+    "perf": ("benchmark.perf.__main__", "speed of DMRec against its base, of concurrent trials, of Table 2"),
     "tune": ("benchmark.tune", "tune every cell of a grid on validation, equal budgets; run the tuned configs"),
 }
 EXIT_USAGE = 2

@@ -6,24 +6,27 @@ import torch
 
 from benchmark.core.interactions import train_matrix
 from benchmark.runner.config import resolve
-from benchmark.runner.training.evaluation import RankingTarget, masked_scores
-from benchmark.runner.training.loaders import make_train_loader
-from benchmark.runner.trial import build_recbole
+from benchmark.runner.training.evaluation import masked_scores
+from benchmark.runner.trial import BuiltTrial, build_trial
+
+
+def build(model: str, dataset: str = "tiny", **overrides) -> BuiltTrial:
+    """The model as a trial builds it (`build_trial`), on the CPU, from small training batches."""
+    return build_trial(resolve(model, dataset, {"train_batch_size": 32, "use_gpu": False, **overrides}))
 
 
 def build_model(model: str, dataset: str = "tiny", **overrides):
-    config = resolve(model, dataset, {"train_batch_size": 32, **overrides})
-    recbole_config, cls, (train_set, valid_set, _) = build_recbole(config)
-    torch.manual_seed(0)
-    return cls(recbole_config, train_set), recbole_config, train_set, valid_set
+    """(model, RecBole Config, training split, validation target) of `build`."""
+    trial = build(model, dataset, **overrides)
+    return trial.model, trial.recbole_config, trial.train_set, trial.valid
 
 
 def check_trains_and_ranks(model: str, steps: int = 40, lr: float = 1e-2, dataset: str = "tiny", **overrides):
     """A few optimizer steps: finite, decreasing loss; full scores of shape users x items with the
     training items (and padding item 0) masked. Returns the losses for further checks."""
-    net, config, train_set, valid_set = build_model(model, dataset, **overrides)
+    trial = build(model, dataset, **overrides)
+    net, loader, train_set, target = trial.model, trial.loader, trial.train_set, trial.valid
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    loader = make_train_loader(net, train_set, config, torch.Generator().manual_seed(0))
     losses = []
     net.train()
     while len(losses) < steps:
@@ -42,7 +45,6 @@ def check_trains_and_ranks(model: str, steps: int = 40, lr: float = 1e-2, datase
     k = max(3, steps // 5)
     assert np.mean(losses[-k:]) < np.mean(losses[:k]), f"{model} {overrides}: loss did not decrease: {losses}"
 
-    target = RankingTarget.from_datasets("valid", train_set, valid_set)
     users = target.users
     with torch.no_grad():
         net.eval()

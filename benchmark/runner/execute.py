@@ -6,6 +6,7 @@ import time
 import traceback
 from pathlib import Path
 
+from benchmark.runner.inputs import TrialInputs, check_dataset
 from benchmark.runner.store import InvalidRecord, RecordExists, ResultStore, StoreUnwritable
 
 REPLACE_STALE = "stale"  # `force` value: replace a finished record only when other code made it
@@ -26,10 +27,11 @@ def _keep_stored(store: ResultStore, trial_id: str, force: bool | str) -> bool:
     return True
 
 
-def run_and_store(trial_id: str, grid: str, config: dict, dataset_version: str, results_root: str | None = None,
-                  threads: int | None = None, force: bool | str = False) -> dict:
-    """Claim the trial, train it, and store a finished or a failed record; never raises for a
-    failing trial (NaN loss, out of memory, bad config, missing text, a full disk), so a grid goes on.
+def run_and_store(inputs: TrialInputs, results_root: str | None = None, threads: int | None = None,
+                  force: bool | str = False) -> dict:
+    """Claim the trial, train it from its resolved `inputs` (`benchmark.runner.inputs`), and store a
+    finished or a failed record; never raises for a failing trial (NaN loss, out of memory, bad
+    config, missing text, a changed dataset, a full disk), so a grid goes on.
 
     `force`: False keeps a stored finished record, True replaces it, "stale" replaces it only when
     it was made by other code (`benchmark.runner.provenance`); a replaced record stays until the rerun
@@ -37,7 +39,8 @@ def run_and_store(trial_id: str, grid: str, config: dict, dataset_version: str, 
     Returns {"trial_id", "status": "finished"|"failed"|"exists"|"claimed", "seconds", "error"?,
     "recall@20"?}. Raises `StoreUnwritable` only when not even the failure can be written."""
     started = time.perf_counter()
-    store = ResultStore(grid, Path(results_root) if results_root else None)
+    trial_id = inputs.trial_id
+    store = ResultStore(inputs.grid, Path(results_root) if results_root else None)
     try:
         claim = store.claim(trial_id)
     except OSError as error:
@@ -47,24 +50,21 @@ def run_and_store(trial_id: str, grid: str, config: dict, dataset_version: str, 
     with claim:
         if _keep_stored(store, trial_id, force):  # another runner finished it meanwhile
             return {"trial_id": trial_id, "status": "exists", "seconds": time.perf_counter() - started}
-        return _train_and_store(store, trial_id, config, dataset_version, threads, force, started)
+        return _train_and_store(store, inputs, threads, force, started)
 
 
-def _train_and_store(store: ResultStore, trial_id: str, config: dict, dataset_version: str, threads: int | None,
-                     force: bool | str, started: float) -> dict:
+def _train_and_store(store: ResultStore, inputs: TrialInputs, threads: int | None, force: bool | str,
+                     started: float) -> dict:
     import torch
 
-    from benchmark.runner.grid import current_dataset_version
     from benchmark.runner.trial import train_and_evaluate
 
     if threads:
         torch.set_num_threads(int(threads))
+    trial_id, config = inputs.trial_id, inputs.config
     try:
-        current = current_dataset_version(config["dataset"])
-        if current != dataset_version:
-            raise RuntimeError(f"dataset '{config['dataset']}' changed since the grid was expanded "
-                               f"(version {dataset_version} -> {current}); run the grid again")
-        record = train_and_evaluate(dict(config), verbose=bool(os.environ.get("DMREC_VERBOSE")))
+        check_dataset(inputs)  # the data may have changed since the grid was expanded
+        record = train_and_evaluate(inputs, verbose=bool(os.environ.get("DMREC_VERBOSE")))
     except Exception as error:  # noqa: BLE001 (every kind of trial failure is recorded, then the grid goes on)
         return _failed(store, trial_id, config, f"{type(error).__name__}: {error}", started)
     try:

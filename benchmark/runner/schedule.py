@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from benchmark.core.paths import DATA_ROOT_ENV, REPO_ROOT, RESULTS_ENV, data_root
 from benchmark.runner.execute import run_and_store
 from benchmark.runner.grid import Trial
+from benchmark.runner.inputs import TrialInputs, inputs_of
 from benchmark.runner.progress import Progress
 from benchmark.runner.store import ResultStore
 
@@ -32,7 +33,7 @@ CONNECT_TIMEOUT_S = 10.0  # a cluster address that does not accept a TCP connect
 RAY_PRECISION = 1e-4  # Ray refuses fractional resource requests finer than this
 RAY_CLIENT_PORT = 10001  # `ray://host` without a port
 
-TrialFunction = Callable[..., dict]  # run_and_store's signature: the one unit of work
+TrialFunction = Callable[..., dict]  # run_and_store's signature (TrialInputs, ...): the one unit of work
 
 
 class ScheduleError(ValueError):
@@ -113,8 +114,7 @@ def run_sequential(trials: list[Trial], store: ResultStore, progress: Progress, 
     execute = execute or run_and_store
     for trial in trials:
         progress.started(trial.trial_id)
-        outcome = execute(trial.trial_id, trial.grid, trial.config, trial.dataset_version,
-                          str(store.root), threads_for(cpus_per_trial), force)
+        outcome = execute(inputs_of(trial), str(store.root), threads_for(cpus_per_trial), force)
         progress.ended(trial.trial_id, outcome)
 
 
@@ -129,9 +129,9 @@ def _ray_trial(param: dict, payloads: dict, execute: TrialFunction) -> dict:
 
     if not ray.get_gpu_ids():
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
-    payload = payloads[param["trial_id"]]
+    payload = dict(payloads[param["trial_id"]])
     os.environ["OMP_NUM_THREADS"] = str(payload["threads"])  # for libraries this worker has not loaded yet
-    outcome = execute(**payload)
+    outcome = execute(TrialInputs.from_dict(payload.pop("inputs")), **payload)
     tune.report({key: value for key, value in outcome.items() if value is not None})
 
 
@@ -256,8 +256,7 @@ def run_with_ray(trials: list[Trial], store: ResultStore, progress: Progress, cp
         check_request(cpus_per_trial, gpus_per_trial, nodes)
         cpus = derive_cpus(cpus_per_trial, gpus_per_trial, nodes)
         progress.parallel = concurrent_trials(cpus, gpus_per_trial, nodes)
-        payloads = {t.trial_id: {"trial_id": t.trial_id, "grid": t.grid, "config": t.config,
-                                 "dataset_version": t.dataset_version, "results_root": str(store.root),
+        payloads = {t.trial_id: {"inputs": inputs_of(t).as_dict(), "results_root": str(store.root),
                                  "threads": threads_for(cpus), "force": force} for t in trials}
 
         class ProgressLines(tune.Callback):
@@ -272,7 +271,7 @@ def run_with_ray(trials: list[Trial], store: ResultStore, progress: Progress, cp
                 trial_id = trial.config["trial_id"]
                 error = f"the Ray worker running this trial died ({trial.error_file or 'no error file'})"
                 if trial_id not in store.finished_ids():
-                    store.write_failed(trial_id, payloads[trial_id]["config"], error, "")
+                    store.write_failed(trial_id, payloads[trial_id]["inputs"]["config"], error, "")
                 progress.ended(trial_id, {"status": "failed", "error": error})
 
             def on_step_end(self, iteration, trials, **info):

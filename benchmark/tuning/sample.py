@@ -19,50 +19,26 @@ from collections.abc import Callable
 
 import torch
 
+from benchmark.runner.inputs import TrialInputs, resolve_inputs
 from benchmark.runner.store import ResultStore
+from benchmark.runner.trial import build_trial, environment, training_timings, trial_record
 
 SELECTION_METRIC = "recall@20"  # the protocol's valid_metric: samples are compared on it
 
 
-def train_on_validation(config: dict, on_validation: Callable[[object], None]) -> object:
-    """Train `config` with the protocol's validation schedule and early stopping; calls
+def train_on_validation(inputs: TrialInputs, on_validation: Callable[[object], None]) -> object:
+    """Train the sample's `inputs` with the protocol's validation schedule and early stopping; calls
     `on_validation(trainer)` after each validation and returns the trainer (no test split)."""
-    from recbole.utils import init_seed
-
-    from benchmark.runner.training.evaluation import RankingTarget
-    from benchmark.runner.training.loaders import make_train_loader
-    from benchmark.runner.training.trainer import ProtocolTrainer
-    from benchmark.runner.trial import build_recbole
-
-    recbole_config, cls, splits = build_recbole(config)
-    train_set, valid_set = splits[0], splits[1]
-    del splits  # the test split goes no further
-    init_seed(config["seed"], True)
-    model = cls(recbole_config, train_set).to(recbole_config["device"])
-    loader = make_train_loader(model, train_set, recbole_config, torch.Generator().manual_seed(int(config["seed"])))
-    valid = RankingTarget.from_datasets("valid", train_set, valid_set)
-    trainer = ProtocolTrainer(recbole_config, model)
+    trial = build_trial(inputs.config, inputs.model_class, test_split=False)
     # saved=False: no copy of the best weights, nothing will ever be tested with them
-    trainer.fit(loader, valid, saved=False, callback_fn=lambda epoch, score: on_validation(trainer))
-    return trainer
+    trial.trainer.fit(trial.loader, trial.valid, saved=False,
+                      callback_fn=lambda epoch, score: on_validation(trial.trainer))
+    return trial.trainer
 
 
-def sample_record(config: dict, dataset_version: str, trainer, search: dict, started: float, provenance: dict,
-                  environment: dict) -> dict:
-    return {
-        "config": dict(config),
-        "dataset_version": dataset_version,
-        "metrics": {"valid": dict(trainer.best_valid_result or {}), "test": {}},
-        "best_epoch": trainer.best_epoch,
-        "epochs_run": trainer.epochs_run,
-        "curve": list(trainer.curve),
-        "timings": {"train_s": trainer.train_seconds, "valid_s": trainer.valid_seconds,
-                    "total_s": time.perf_counter() - started,
-                    "s_per_epoch": trainer.train_seconds / max(trainer.epochs_run, 1)},
-        "env": environment,
-        "provenance": provenance,
-        "search": search,
-    }
+def sample_record(inputs: TrialInputs, trainer, search: dict, started: float, environment: dict) -> dict:
+    """The sample's record: a trial record with empty test metrics, and its `search` entry."""
+    return trial_record(inputs, trainer, training_timings(trainer, started), environment, search=search)
 
 
 def run_sample(store: ResultStore, trial_id: str, config: dict, dataset_version: str, search: dict,
@@ -73,9 +49,6 @@ def run_sample(store: ResultStore, trial_id: str, config: dict, dataset_version:
     A sample already stored (the same config sampled again, or a rerun) is reported, not retrained.
     A failing sample stores a failure record and raises. A `SystemExit` raised by `report` (Tune
     stopping the sample) is recorded as `ended: "stopped"` and passed on."""
-    from benchmark.runner.provenance import code_provenance
-    from benchmark.runner.trial import environment
-
     stored = _stored(store, trial_id)
     if stored is not None:
         report({**_report_of(stored["curve"], stored["metrics"]["valid"]), "from_store": True})
@@ -87,17 +60,16 @@ def run_sample(store: ResultStore, trial_id: str, config: dict, dataset_version:
         raise RuntimeError(f"sample {trial_id} is being trained by another live process")
     started = time.perf_counter()
     with claim:
-        provenance, env = code_provenance(config["model"]), environment()
+        inputs, env = resolve_inputs(config, dataset_version, trial_id, store.grid), environment()
         latest: dict = {}
 
         def store_and_report(trainer) -> None:
-            latest["record"] = sample_record(config, dataset_version, trainer, {**search, "ended": None}, started,
-                                             provenance, env)
+            latest["record"] = sample_record(inputs, trainer, {**search, "ended": None}, started, env)
             store.write_finished(trial_id, latest["record"], force=True)
             report(_report_of(trainer.curve, trainer.best_valid_result))
 
         try:
-            train_on_validation(config, store_and_report)
+            train_on_validation(inputs, store_and_report)
         except SystemExit:  # Tune stops this sample (ASHA, time budget): it reported everything it has
             if "record" in latest:
                 _write_ended(store, trial_id, latest["record"], "stopped")

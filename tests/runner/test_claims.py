@@ -8,6 +8,7 @@ import time
 
 from benchmark.runner.execute import run_and_store
 from benchmark.runner.grid import Narrowing, expand
+from benchmark.runner.inputs import resolve_inputs
 from benchmark.runner.store import ResultStore
 from tests.runner.test_run import REPO, run
 
@@ -56,8 +57,8 @@ def test_a_trial_held_by_another_runner_is_left_to_it(data_root, tmp_path):
     claim = store.claim("t1")
     try:
         started = time.perf_counter()
-        outcome = run_and_store("t1", "g", {"model": "multvae", "dataset": "tiny", "seed": 0}, "any",
-                                str(tmp_path), threads=1)
+        inputs = resolve_inputs({"model": "multvae", "dataset": "tiny", "seed": 0}, "any", "t1", "g")
+        outcome = run_and_store(inputs, str(tmp_path), threads=1)
         assert outcome["status"] == "claimed" and time.perf_counter() - started < 5
         assert store.finished_ids() == set() and store.failed_ids() == set()
     finally:

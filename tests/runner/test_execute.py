@@ -7,6 +7,7 @@ import pytest
 from benchmark.runner import store as store_module
 from benchmark.runner.execute import run_and_store
 from benchmark.runner.grid import Narrowing, expand
+from benchmark.runner.inputs import inputs_of
 from benchmark.runner.store import ResultStore, StoreUnwritable
 
 
@@ -28,7 +29,7 @@ def failing_replace(only: str | None):
 def test_a_record_that_cannot_be_written_is_recorded_as_the_trials_failure(data_root, tmp_path, monkeypatch):
     trial = lightgcn_trial()
     monkeypatch.setattr(store_module.os, "replace", failing_replace("record.json"))
-    outcome = run_and_store(trial.trial_id, trial.grid, trial.config, trial.dataset_version, str(tmp_path), threads=1)
+    outcome = run_and_store(inputs_of(trial), str(tmp_path), threads=1)
     assert outcome["status"] == "failed"
     assert outcome["error"].startswith("storing the result failed:") and "No space left on device" in outcome["error"]
     store = ResultStore("smoke", root=tmp_path)
@@ -45,5 +46,5 @@ def test_a_store_that_takes_nothing_raises_store_unwritable(data_root, tmp_path,
     before = store.record_path("other").read_bytes()
     monkeypatch.setattr(store_module.os, "replace", failing_replace(None))
     with pytest.raises(StoreUnwritable, match=r"nor its failure .*No space left on device.*the grid stops here"):
-        run_and_store(trial.trial_id, trial.grid, trial.config, trial.dataset_version, str(tmp_path), threads=1)
+        run_and_store(inputs_of(trial), str(tmp_path), threads=1)
     assert store.record_path("other").read_bytes() == before and store.claimed_ids() == {}

@@ -103,12 +103,13 @@ def trials(count: int, wait_for: int) -> list[Trial]:
             for i in range(count)]
 
 
-def recording_trial(trial_id, grid, config, dataset_version, results_root=None, threads=None, force=False) -> dict:
+def recording_trial(inputs, results_root=None, threads=None, force=False) -> dict:
     """A stand-in for `run_and_store`, run by Ray workers: records when it ran and what it was given.
     It waits (90 s at most) until `wait_for` trials have started, so the trials that can overlap do,
     however slowly Ray starts its workers on a busy machine."""
     import ray
 
+    trial_id, config = inputs.trial_id, inputs.config
     log = Path(results_root) / "log"
     log.mkdir(exist_ok=True)
     started = time.time()

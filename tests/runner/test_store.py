@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from benchmark.runner.execute import run_and_store
+from benchmark.runner.inputs import resolve_inputs
 from benchmark.runner.store import PER_USER_COLUMNS, RecordExists, ResultStore
 
 
@@ -69,8 +70,8 @@ def test_a_failing_rerun_keeps_the_stored_result(data_root, tmp_path):
     store = ResultStore("g", root=tmp_path)
     store.write_finished("t1", record())
     before = (tmp_path / "g/trials/t1/record.json").read_bytes()
-    outcome = run_and_store("t1", "g", {"model": "multvae", "dataset": "tiny", "seed": 0}, "stale-version",
-                            str(tmp_path), threads=1, force=True)
+    inputs = resolve_inputs({"model": "multvae", "dataset": "tiny", "seed": 0}, "stale-version", "t1", "g")
+    outcome = run_and_store(inputs, str(tmp_path), threads=1, force=True)
     assert outcome["status"] == "failed" and "changed since the grid was expanded" in outcome["error"]
     assert (tmp_path / "g/trials/t1/record.json").read_bytes() == before
     assert store.finished_ids() == {"t1"}
