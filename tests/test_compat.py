@@ -1,5 +1,6 @@
 """RecBole 1.2.1 on today's stack: its own models run, and each known breakage is fixed."""
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -88,3 +89,17 @@ def test_rewrite_method_fails_loudly_when_source_changed():
         compat.rewrite_method(Target, "method", [("return 2", "return 3")])
     compat.rewrite_method(Target, "method", [("return 1", "return 4")])
     assert Target().method() == 4
+
+
+def test_recbole_config_never_sees_the_command_line(monkeypatch, data_root):
+    """RecBole's Config reads `--key=value` from sys.argv; the suite's options are not its own."""
+    from benchmark.runner.config import resolve
+    from benchmark.runner.trial import build_recbole
+
+    monkeypatch.setattr(sys, "argv", ["prog", "--learning_rate=7", "--grid", "smoke"])
+    with compat.command_line_hidden():
+        assert sys.argv == ["prog"]
+    assert sys.argv == ["prog", "--learning_rate=7", "--grid", "smoke"]
+    recbole_config, _, _ = build_recbole(resolve("multvae", "tiny", {"seed": 0}))
+    assert recbole_config["learning_rate"] == resolve("multvae", "tiny")["learning_rate"] != 7
+    assert sys.argv == ["prog", "--learning_rate=7", "--grid", "smoke"]
