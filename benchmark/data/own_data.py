@@ -89,6 +89,8 @@ def read_table(path: Path) -> tuple[list[str], list[list[str]]]:
     except csv.Error as error:
         raise DataError(f"{path}: not a readable table ({error})") from None
     rows = [row for row in rows if any(cell.strip() for cell in row)]
+    if not rows:
+        raise DataError(f"{path}: no cells (only separators and blanks)")
     header = [cell.strip() for cell in rows[0]]
     if path.suffix.lower() == ".inter":
         header = [cell.split(":", 1)[0] for cell in header]
