@@ -11,11 +11,13 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from benchmark.core.errors import DataError
 from benchmark.data.archive import unpack_archive
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+set_hypothesis_home_dir(tempfile.mkdtemp(prefix="dmrec-hypothesis-"))  # nothing written into the repository
+FUZZ = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 PARTS = ["data", "amazon", "a", ".", "..", "", "x" * 300, "C:", "\\", "..\\..", "trn_mat.pkl", "\u00e9", "a b"]
 names = st.lists(st.sampled_from(PARTS), min_size=1, max_size=5).map("/".join) | st.text(max_size=20)
 TAR_TYPES = [tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE,

@@ -5,13 +5,15 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from benchmark.core.errors import DataError
 from benchmark.data.own_data import InteractionFile, read_table
 from benchmark.data.recipe import PrepareOptions, TextVectors
 
 FOLDER = Path(tempfile.mkdtemp(prefix="dmrec-fuzz-csv-"))
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+set_hypothesis_home_dir(tempfile.mkdtemp(prefix="dmrec-hypothesis-"))  # nothing written into the repository
+FUZZ = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 HEADERS = ["user", "item", "rating", "timestamp", "user_id", "item_id", "fold", "time", "x", "", "user:token"]
 cells = st.one_of(st.sampled_from(["a", "b", "c", "1", "2", "10", "3.5", "nan", "inf", "-1e308", "1e999",

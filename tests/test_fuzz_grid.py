@@ -6,13 +6,15 @@ from pathlib import Path
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from benchmark.core.errors import DataError
 from benchmark.runner.config import ConfigError
 from benchmark.runner.grid import BLOCK_KEYS, GridError, expand, load_grid
 
 FOLDER = Path(tempfile.mkdtemp(prefix="dmrec-fuzz-grid-"))
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+set_hypothesis_home_dir(tempfile.mkdtemp(prefix="dmrec-hypothesis-"))  # nothing written into the repository
+FUZZ = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 2**40), st.floats(allow_nan=True),
                     st.text(max_size=12), st.sampled_from(["tiny", "multvae", "lightgcn", "godm", "none", "beta"]))

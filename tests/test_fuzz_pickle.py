@@ -9,13 +9,15 @@ import numpy as np
 import scipy.sparse as sp
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.extra import numpy as hnp
 
 from benchmark.core.errors import DataError
 from benchmark.data.safe_pickle import load_untrusted_pickle
 
 FOLDER = Path(tempfile.mkdtemp(prefix="dmrec-fuzz-pickle-"))
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+set_hypothesis_home_dir(tempfile.mkdtemp(prefix="dmrec-hypothesis-"))  # nothing written into the repository
+FUZZ = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 PLAIN = (str, bytes, int, float, bool, type(None), np.generic)
 
 arrays = hnp.arrays(st.sampled_from([np.float32, np.float64, np.int64, np.int32, np.bool_, np.uint8]),

@@ -105,8 +105,9 @@ def _zip_entries(archive: Path, handle: zipfile.ZipFile) -> list[_Entry]:
             raise _refuse(archive, info.filename, f"is {_ZIP_KINDS[kind]}")
         if info.flag_bits & 0x1:
             raise _refuse(archive, info.filename, "is encrypted")
-        is_dir = info.is_dir() or kind == stat.S_IFDIR
-        entries.append(_Entry(info.filename, _parts(archive, info.filename), is_dir, 0 if is_dir else info.file_size,
+        parts = _parts(archive, info.filename)  # before ZipInfo.is_dir, which fails on an empty name
+        is_dir = info.filename.endswith("/") or kind == stat.S_IFDIR
+        entries.append(_Entry(info.filename, parts, is_dir, 0 if is_dir else info.file_size,
                               None if is_dir else (lambda info=info: handle.open(info))))
     return entries
 

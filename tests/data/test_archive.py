@@ -160,3 +160,12 @@ def test_a_link_as_destination_is_replaced_not_followed(tmp_path):
     out = unpack_archive(archive, tmp_path / "out")
     assert not out.is_symlink() and (out / "data" / "x.txt").read_bytes() == b"x"
     assert [p.name for p in elsewhere.iterdir()] == ["keep.txt"]
+
+
+def test_a_zip_member_named_only_nul_is_refused(tmp_path):
+    archive = tmp_path / "nul.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("@", b"x")
+    archive.write_bytes(archive.read_bytes().replace(b"@", b"\0"))  # zipfile reads the name back as ''
+    with pytest.raises(DataError, match="member '' names no file"):
+        unpack_archive(archive, tmp_path / "out")
