@@ -22,6 +22,7 @@ import yaml
 
 from benchmark import version
 from benchmark.core.errors import DataError
+from benchmark.core.paths import RootError, resolve_root, results_root
 from benchmark.runner.config import ConfigError
 from benchmark.runner.grid import Grid, GridError, Narrowing, Trial, expand, load_grid, shard
 from benchmark.runner.schedule import ScheduleError, check_request
@@ -205,7 +206,28 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def check_arguments(args) -> None:
+    """What argparse lets through but means nothing: an empty list or address (which would read as
+    "not given" and run the whole grid, or start a local Ray), a results root that cannot be resolved."""
+    for option in ("datasets", "models", "matchers", "seeds"):
+        if getattr(args, option) == []:
+            raise GridError(f"--{option}: an empty list; name at least one, or leave the option out for all")
+    for option, unset in (("address", "to start a private local Ray instance"),
+                          ("results", "for $DMREC_RESULTS, else <repo>/results")):
+        if getattr(args, option) is not None and not getattr(args, option).strip():
+            raise GridError(f"--{option} {getattr(args, option)!r}: empty; leave the option out {unset}")
+    if args.results is not None:
+        resolve_root(os.path.abspath(args.results), "--results")
+    else:
+        results_root()
+
+
 def _main(args) -> int:
+    try:
+        check_arguments(args)
+    except (GridError, RootError) as error:
+        say_error(error)
+        return EXIT_USAGE
     if args.results:
         os.environ["DMREC_RESULTS"] = os.path.abspath(args.results)
     try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from benchmark import version
 from benchmark.analysis.records import NoResults, list_grids, root_or_default
 from benchmark.analysis.report import analyse_grid, write_reports
 from benchmark.analysis.results_table import BadReference, Reference
+from benchmark.core.paths import RootError, resolve_root
 
 
 def _edges(text: str) -> list[int]:
@@ -90,13 +92,38 @@ def _check_reference(text: str | None) -> Reference | None:
     return reference
 
 
+def _folder_problem(folder: Path) -> str | None:
+    """Why `folder` cannot take figures (None when it is, or can be made, a writable folder)."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        return f"{existing} is not a folder" if existing == folder else f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
+
+
+def _roots(args) -> tuple[Path, Path]:
+    """The results root and the figure folder, or a RootError naming the option that set the bad one."""
+    root = root_or_default(resolve_root(args.results, "--results") if args.results is not None else None)
+    figures_dir = resolve_root(args.figures, "--figures") if args.figures is not None else root.parent / "figures"
+    problem = _folder_problem(figures_dir)
+    if problem:
+        raise RootError(f"--figures {args.figures or figures_dir}: {problem}")
+    return root, figures_dir
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parser().parse_args(argv)
     except SystemExit as stop:  # argparse: 0 for --help/--version, 2 for a bad command line
         return int(stop.code or 0)
-    root = root_or_default(args.results)
-    figures_dir = args.figures or root.parent / "figures"
+    try:
+        root, figures_dir = _roots(args)
+    except RootError as bad:
+        print(f"error: {bad}", file=sys.stderr)
+        return 2
     with_results = list_grids(root)
     grids = with_results if args.all else list(dict.fromkeys(args.grid))
     try:
@@ -111,6 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     if not grids:
         print(f"error: no grids with results in {root}/; run python -m benchmark.run --grid <grid>", file=sys.stderr)
         return 1
+    try:  # made here, once there is something to write, so that no figure fails on its own
+        figures_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(f"error: --figures {args.figures or figures_dir}: cannot make the folder ({error.strerror or error})",
+              file=sys.stderr)
+        return 2
     reports, status = [], 0
     for grid in grids:
         try:

@@ -49,10 +49,17 @@ def _columns(text: str):
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _described_root() -> str:
+    try:
+        return str(prepared_root())
+    except DataError:  # a data root that cannot be resolved: said in one line once the command runs
+        return "$DMREC_DATA/prepared"
+
+
 def _parser() -> argparse.ArgumentParser:
     formatter = _HelpFormatter
     parser = argparse.ArgumentParser(prog="python -m benchmark.data", formatter_class=formatter, description=(
-        f"Prepare datasets under {prepared_root()} (set $DMREC_DATA to move the data root)."))
+        f"Prepare datasets under {_described_root()} (set $DMREC_DATA to move the data root)."))
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="known builders and prepared datasets", formatter_class=formatter)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 from datetime import datetime
 from pathlib import Path
@@ -43,6 +44,7 @@ DEFAULT_COLUMNS = {"user": ("user", "user_id"), "item": ("item", "item_id"), "ra
 SPLIT_CHOICES = ("random", "temporal", "column:<name>")
 _LABELS = {"train": TRAIN, "valid": VALID, "test": TEST}
 csv.field_size_limit(1 << 24)  # long profile texts
+log = logging.getLogger("benchmark.data")
 
 
 def parse_columns(text: str) -> tuple[tuple[str, str], ...]:
@@ -87,6 +89,8 @@ def read_table(path: Path) -> tuple[list[str], list[list[str]]]:
     except csv.Error as error:
         raise DataError(f"{path}: not a readable table ({error})") from None
     rows = [row for row in rows if any(cell.strip() for cell in row)]
+    if not rows:
+        raise DataError(f"{path}: no cells (only separators and blanks)")
     header = [cell.strip() for cell in rows[0]]
     if path.suffix.lower() == ".inter":
         header = [cell.split(":", 1)[0] for cell in header]
@@ -202,47 +206,21 @@ class InteractionFile:
     def build(self, options: PrepareOptions, out_name: str, vectors: TextVectors) -> PreparedDataset:
         source = self._source(options)
         split = check_split_choice(options.split)
-        given = dict(options.columns)
         header, rows = read_table(source)
-        index = {role: _column(header, source, role, given, role in ("user", "item")) for role in ROLES}
+        index = {role: _column(header, source, role, dict(options.columns), role in ("user", "item"))
+                 for role in ROLES}
+        _warn_unused_columns(source, header, index, split)
         users = _cells(rows, index["user"], source, len(header))
         items = _cells(rows, index["item"], source, len(header))
-        keep = np.ones(len(rows), dtype=bool)
-        if index["rating"] is not None:  # checked even when unused: a non-number says the column is not a rating
-            ratings = _numbers(_cells(rows, index["rating"], source, len(header)), source, "rating")
-            if options.min_rating is not None:
-                keep &= ratings >= options.min_rating
-        elif options.min_rating is not None:
-            raise DataError(f"{source}: --min-rating needs a rating column (header: {', '.join(header)})")
-        times = None
-        if index["timestamp"] is not None:
-            times = _numbers(_cells(rows, index["timestamp"], source, len(header)), source, "timestamp", dates=True)
-        elif split == "temporal":
-            raise DataError(f"{source}: --split temporal needs a timestamp column (header: {', '.join(header)})")
-        given_labels = None
-        if split.startswith("column:"):
-            column = split.removeprefix("column:")
-            if column not in header:
-                raise DataError(f"{source}: no split column '{column}' (header: {', '.join(header)})")
-            names = _cells(rows, header.index(column), source, len(header))
-            bad = next((k for k, v in enumerate(names) if v not in _LABELS), None)
-            if bad is not None:
-                raise DataError(f"{source}: line {bad + 2}: split {names[bad]!r} is not train, valid or test")
-            given_labels = np.asarray([_LABELS[v] for v in names], dtype=np.int8)
+        keep, times = _kept_and_times(source, header, rows, index, options.min_rating, split)
+        given_labels = _given_labels(source, header, rows, split) if split.startswith("column:") else None
         for k, (user, item) in enumerate(zip(users, items, strict=True)):
             if not user or not item:
                 raise DataError(f"{source}: line {k + 2}: empty user or item id")
         kept = np.flatnonzero(keep)
         if not len(kept):
             raise DataError(f"{source}: no interaction left (--min-rating {options.min_rating})")
-        # one row per (user, item): the first in time, then in file order
-        order = kept[np.lexsort((kept, times[kept]))] if times is not None else kept
-        seen, first = set(), []
-        for k in order:
-            if (users[k], items[k]) not in seen:
-                seen.add((users[k], items[k]))
-                first.append(k)
-        rows_kept = np.sort(np.asarray(first, dtype=np.int64))
+        rows_kept = _first_occurrences(users, items, kept, times)
         user_ids, u = _renumber([users[k] for k in rows_kept])
         item_ids, i = _renumber([items[k] for k in rows_kept])
         if split == "random":
@@ -265,21 +243,79 @@ class InteractionFile:
         chosen = {kind: vectors.choose(kind, shape[k], profiles[kind], None)
                   if profiles[kind] is not None or options.stand_in_dim is not None else None
                   for k, kind in enumerate(("user", "item"))}
-        protocol = {
-            "random": "per-user random 3:1:1 train/valid/test",
-            "temporal": "per-user leave-last-out by timestamp (last: test, the one before: valid)",
-        }.get(split, f"as given by column '{split.removeprefix('column:')}'")
-        examples = {"example_sizes": {n: list(split_sizes(n)) for n in (5, 6, 8, 20)}} if split == "random" else {}
-        info = {
-            "source": f"interaction table ({source.resolve()})",
-            "text_fields": ", ".join(f"{kind}: {Path(path).name}" for kind, path in
-                                     (("user", options.user_text), ("item", options.item_text)) if path) or "none",
-            "split": {"protocol": protocol, "kind": split, "seed": SPLIT_SEED if split == "random" else None,
-                      "min_rating": options.min_rating, "duplicates": "a repeated (user, item) pair counts once",
-                      **examples},
-            "id_mapping": "external id k = k-th smallest original id (numeric when all ids are integers); "
-                          "see <kind>_original_ids.json",
-            **vectors.info(),
-        }
         return PreparedDataset(out_name, splits, chosen["user"], chosen["item"], profiles["user"], profiles["item"],
-                               info, original_ids={"user": user_ids, "item": item_ids})
+                               _info(source, options, split, vectors),
+                               original_ids={"user": user_ids, "item": item_ids})
+
+
+def _warn_unused_columns(source: Path, header: list[str], index: dict[str, int | None], split: str) -> None:
+    """Name, in one warning, the columns nothing reads (a misspelt rating or timestamp column shows here)."""
+    used = {k for k in index.values() if k is not None}
+    if split.startswith("column:") and split.removeprefix("column:") in header:
+        used.add(header.index(split.removeprefix("column:")))
+    unused = [name for k, name in enumerate(header) if k not in used]
+    if unused:
+        log.warning("%s: column%s %s not used (read: user, item, rating, timestamp and a --split column; "
+                    "name them with --columns ROLE=COLUMN)", source, "s" if len(unused) > 1 else "",
+                    ", ".join(repr(name) for name in unused))
+
+
+def _kept_and_times(source: Path, header: list[str], rows: list[list[str]], index: dict[str, int | None],
+                    min_rating: float | None, split: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Which rows pass --min-rating, and each row's time (None without a timestamp column)."""
+    keep = np.ones(len(rows), dtype=bool)
+    if index["rating"] is not None:  # checked even when unused: a non-number says the column is not a rating
+        ratings = _numbers(_cells(rows, index["rating"], source, len(header)), source, "rating")
+        if min_rating is not None:
+            keep &= ratings >= min_rating
+    elif min_rating is not None:
+        raise DataError(f"{source}: --min-rating needs a rating column (header: {', '.join(header)})")
+    times = None
+    if index["timestamp"] is not None:
+        times = _numbers(_cells(rows, index["timestamp"], source, len(header)), source, "timestamp", dates=True)
+    elif split == "temporal":
+        raise DataError(f"{source}: --split temporal needs a timestamp column (header: {', '.join(header)})")
+    return keep, times
+
+
+def _given_labels(source: Path, header: list[str], rows: list[list[str]], split: str) -> np.ndarray:
+    """Each row's split from the file's own column (`--split column:NAME`)."""
+    column = split.removeprefix("column:")
+    if column not in header:
+        raise DataError(f"{source}: no split column '{column}' (header: {', '.join(header)})")
+    names = _cells(rows, header.index(column), source, len(header))
+    bad = next((k for k, v in enumerate(names) if v not in _LABELS), None)
+    if bad is not None:
+        raise DataError(f"{source}: line {bad + 2}: split {names[bad]!r} is not train, valid or test")
+    return np.asarray([_LABELS[v] for v in names], dtype=np.int8)
+
+
+def _first_occurrences(users: list[str], items: list[str], kept: np.ndarray, times: np.ndarray | None) -> np.ndarray:
+    """The rows kept, one per (user, item): the first in time, then in file order; in file order."""
+    order = kept[np.lexsort((kept, times[kept]))] if times is not None else kept
+    seen, first = set(), []
+    for k in order:
+        if (users[k], items[k]) not in seen:
+            seen.add((users[k], items[k]))
+            first.append(k)
+    return np.sort(np.asarray(first, dtype=np.int64))
+
+
+def _info(source: Path, options: PrepareOptions, split: str, vectors: TextVectors) -> dict:
+    """meta.json's description of where the interactions, texts and split came from."""
+    protocol = {
+        "random": "per-user random 3:1:1 train/valid/test",
+        "temporal": "per-user leave-last-out by timestamp (last: test, the one before: valid)",
+    }.get(split, f"as given by column '{split.removeprefix('column:')}'")
+    examples = {"example_sizes": {n: list(split_sizes(n)) for n in (5, 6, 8, 20)}} if split == "random" else {}
+    return {
+        "source": f"interaction table ({source.resolve()})",
+        "text_fields": ", ".join(f"{kind}: {Path(path).name}" for kind, path in
+                                 (("user", options.user_text), ("item", options.item_text)) if path) or "none",
+        "split": {"protocol": protocol, "kind": split, "seed": SPLIT_SEED if split == "random" else None,
+                  "min_rating": options.min_rating, "duplicates": "a repeated (user, item) pair counts once",
+                  **examples},
+        "id_mapping": "external id k = k-th smallest original id (numeric when all ids are integers); "
+                      "see <kind>_original_ids.json",
+        **vectors.info(),
+    }

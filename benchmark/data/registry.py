@@ -23,6 +23,7 @@ from benchmark.data.prepared import write_prepared
 from benchmark.data.recipe import PrepareOptions, TextVectors, recipe_hash
 from benchmark.data.rlmrec import RLMREC_BUILDERS
 from benchmark.data.tiny import TINY_BUILDERS
+from benchmark.data.validate import MAX_TEXT_DIM
 
 log = logging.getLogger("benchmark.data")
 
@@ -114,8 +115,9 @@ def prepare(builder_name: str, options: PrepareOptions | None = None) -> Prepare
         flags = ", ".join("--" + FLAGS.get(option, option.replace("_", "-")) for option in unknown)
         raise DataRequestError(f"{builder_name}: this builder does not take {flags}")
     out_name = check_name(options.name or builder.default_name(options))
-    if options.stand_in_dim is not None and options.stand_in_dim < 1:
-        raise DataRequestError(f"--stand-in-vectors {options.stand_in_dim}: the dimension must be a positive integer")
+    if options.stand_in_dim is not None and not 1 <= options.stand_in_dim <= MAX_TEXT_DIM:
+        # checked here, before any vector is drawn: (users x DIM) floats could take all the memory first
+        raise DataRequestError(f"--stand-in-vectors {options.stand_in_dim}: the dimension must be 1 to {MAX_TEXT_DIM}")
     vectors = TextVectors(options)
     recipe = recipe_hash({**builder.recipe(options, vectors), "name": out_name})
     if not options.force and is_up_to_date(out_name, recipe):

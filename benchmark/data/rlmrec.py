@@ -18,11 +18,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from benchmark.core.errors import DataError, DataRequestError
+from benchmark.core.paths import data_root
 from benchmark.data.prepared import PreparedDataset, dataset_statistics
 from benchmark.data.recipe import PrepareOptions, TextVectors, files_fingerprint
 from benchmark.data.safe_pickle import load_untrusted_pickle
 from benchmark.data.validate import check_disjoint, check_split, check_vectors, compare_with_paper, paper_counts
-from benchmark.core.paths import data_root
 
 log = logging.getLogger("benchmark.data")
 
@@ -37,9 +37,38 @@ def raw_rlmrec_dir() -> Path:
     return data_root() / "raw" / "rlmrec"
 
 
+MAX_ABSENT_IDS = 1000  # users (items) with no interaction in any split accepted beyond as many as hold one
+
+
+def _ids_held(matrix) -> tuple[np.ndarray, np.ndarray]:
+    """The row and column ids holding an entry, from the index arrays alone: converting first
+    would take memory in proportion to the declared shape, which a file may set at will."""
+    if matrix.format == "coo":
+        return matrix.row, matrix.col
+    if matrix.format == "csr":
+        return np.flatnonzero(np.diff(matrix.indptr)), matrix.indices
+    if matrix.format == "csc":
+        return matrix.indices, np.flatnonzero(np.diff(matrix.indptr))
+    coo = matrix.tocoo()  # only matrices built by our own code come here (the unpickler makes csr, csc, coo)
+    return coo.row, coo.col
+
+
+def check_shape_held(matrices: dict[str, sp.spmatrix], where: str) -> None:
+    """Refuse a shape far beyond the users and items the splits hold, before any conversion of it."""
+    shape = next(iter(matrices.values())).shape
+    held = [np.unique(np.concatenate([_ids_held(m)[axis] for m in matrices.values()])) for axis in (0, 1)]
+    for axis, kind in enumerate(("user", "item")):
+        ids = held[axis]
+        if shape[axis] > 2 * len(ids) + MAX_ABSENT_IDS:
+            largest = f"ids up to {int(ids[-1]):,}" if len(ids) else "no ids"
+            raise DataError(f"{where}: shape {shape} declares {shape[axis]:,} {kind}s, but the splits hold "
+                            f"interactions of {len(ids):,} ({largest}); refusing a shape this far beyond the data "
+                            f"(at most twice the {kind}s held + {MAX_ABSENT_IDS:,})")
+
+
 def read_splits(folder: Path) -> dict[str, sp.csr_matrix]:
     """The three splits as binary float32 CSR, checked for shape, emptiness and overlap."""
-    splits, shape = {}, None
+    loaded, shape = {}, None
     for split, file in SPLIT_FILES.items():
         path = folder / file
         if not path.is_file():
@@ -47,7 +76,9 @@ def read_splits(folder: Path) -> dict[str, sp.csr_matrix]:
         matrix = load_untrusted_pickle(path)
         check_split(matrix, str(path), f"the {split} split", shape)
         shape = shape or matrix.shape
-        splits[split] = sp.csr_matrix((sp.csr_matrix(matrix) != 0).astype(np.float32))
+        loaded[split] = matrix
+    check_shape_held(loaded, str(folder / SPLIT_FILES["train"]))
+    splits = {split: sp.csr_matrix((sp.csr_matrix(matrix) != 0).astype(np.float32)) for split, matrix in loaded.items()}
     check_disjoint(splits, str(folder))
     return splits
 
@@ -57,7 +88,20 @@ def read_vectors(path: Path, rows: int, kind: str) -> np.ndarray | None:
         return None
     vectors = load_untrusted_pickle(path)
     check_vectors(vectors, rows, kind, str(path))
+    too_large = (np.abs(vectors) > np.finfo(np.float32).max).any(axis=1)
+    if too_large.any():
+        raise DataError(f"{path}: {int(too_large.sum())} {kind} vectors hold values beyond float32's range "
+                        f"(first: row {int(np.argmax(too_large))}); vectors are stored as float32")
     return vectors.astype(np.float32)
+
+
+def _profile_id(key, path: Path) -> int:
+    """An id as RLMRec writes it: an integer or a string of digits (never a float, whose part is dropped)."""
+    if isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)):
+        return int(key)
+    if isinstance(key, str) and key.strip().isascii() and key.strip().isdigit():
+        return int(key)
+    raise DataError(f"{path}: profile key {key!r} is not an integer id")
 
 
 def _profile_text(entry, path: Path, key) -> str:
@@ -77,10 +121,10 @@ def read_profiles(path: Path, rows: int, kind: str) -> list[str] | None:
     if isinstance(raw, dict):
         by_id = {}
         for key, entry in raw.items():
-            try:
-                by_id[int(key)] = _profile_text(entry, path, key)
-            except (TypeError, ValueError):
-                raise DataError(f"{path}: profile key {key!r} is not an integer id") from None
+            pid = _profile_id(key, path)
+            if pid in by_id:
+                raise DataError(f"{path}: profile id {pid} appears twice (as {key!r} and another key)")
+            by_id[pid] = _profile_text(entry, path, key)
         missing = [k for k in range(rows) if k not in by_id]
         if missing or len(by_id) != rows:
             raise DataError(f"{path}: {len(by_id)} {kind} profiles for {rows} {kind}s"

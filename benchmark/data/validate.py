@@ -23,7 +23,8 @@ def check_split(matrix, where: str, split: str = "split", shape: tuple | None = 
         raise DataError(f"{where}: {split} has {matrix.ndim} dimensions, expected a 2-d (users x items) matrix")
     if shape is not None and matrix.shape != shape:
         raise DataError(f"{where}: {split} has shape {matrix.shape}, train has {shape}")
-    if matrix.nnz == 0 or not (matrix != 0).nnz:
+    # `matrix != 0` would allocate by the shape, not the data; count_nonzero sums duplicates in place, so on a copy
+    if matrix.nnz == 0 or not matrix.copy().count_nonzero():
         raise DataError(f"{where}: {split} is empty (no interactions)")
 
 

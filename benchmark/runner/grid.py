@@ -58,6 +58,10 @@ def did_you_mean(name: str, known) -> str:
     return f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(known)})"
 
 
+class _DuplicateKey(yaml.YAMLError):
+    """A mapping that names a key twice."""
+
+
 class _NoAliasLoader(yaml.SafeLoader):
     """SafeLoader that refuses anchors and aliases: a grid never needs them, and they make bombs."""
 
@@ -67,6 +71,24 @@ class _NoAliasLoader(yaml.SafeLoader):
             raise yaml.constructor.ConstructorError(None, None, "YAML anchors and aliases are not allowed in a grid",
                                                     event.start_mark)
         return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        """As SafeLoader's, but a key given twice is an error naming it (yaml would keep the last silently)."""
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                except TypeError:  # an unhashable key: SafeLoader's own error follows
+                    continue
+                if duplicate:
+                    raise _DuplicateKey(f"line {key_node.start_mark.line + 1}: the key {key!r} is given twice in "
+                                        f"one mapping (yaml would keep the last silently)")
+                seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 def known_datasets() -> set[str]:
@@ -240,6 +262,8 @@ def load_grid(name: str) -> Grid:
         content = yaml.load(raw.decode("utf-8"), Loader=_NoAliasLoader)  # a SafeLoader
     except UnicodeDecodeError as error:
         raise GridError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except _DuplicateKey as error:
+        raise GridError(f"{path}: {error}") from None
     except yaml.YAMLError as error:
         raise GridError(f"{path}: not valid yaml ({' '.join(str(error).split())})") from None
     except RecursionError:

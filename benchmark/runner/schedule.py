@@ -45,6 +45,9 @@ def check_request(cpus_per_trial: float | None, gpus_per_trial: float,
     """Refuse a request Ray would queue forever. Without `nodes` only what needs no cluster is
     checked; with them (each node's total resources, `{"CPU": 8, "GPU": 1, ...}`), the trial must
     fit on one node, since Ray never splits a trial across nodes. `cpus_per_trial` None: derived."""
+    for option, value in (("--cpus-per-trial", cpus_per_trial), ("--gpus-per-trial", gpus_per_trial)):
+        if value is not None and math.isinf(value):  # no node has infinitely many; math.floor(inf) would raise
+            raise ScheduleError(f"{option} must be a finite number, got {value:g}")
     if cpus_per_trial is not None:
         if not cpus_per_trial > 0:  # also NaN
             raise ScheduleError(f"--cpus-per-trial must be above 0, got {cpus_per_trial:g}")

@@ -176,3 +176,17 @@ def test_iso_dates_order_a_temporal_split(data_home, cli, tmp_path):
     assert cli("prepare", "dated", "--source", source, "--split", "temporal")[0] == 0
     assert _pairs("dated", "test") == {("u", "late"), ("v", "late")}
     assert _pairs("dated", "valid") == {("u", "middle")}
+
+
+def test_extra_columns_are_named_in_one_warning(data_home, cli, tmp_path):
+    rows = [(*row, "x", "y") for row in ROWS]
+    source = _write(tmp_path / "extra.csv", rows, header=("user", "item", "rating", "timestamp", "ratng", "genre"))
+    status, _, err = cli("prepare", "extra", "--source", source, "--split", "temporal")
+    assert status == 0, err
+    assert err.splitlines() == [f"warning: {source}: columns 'ratng', 'genre' not used (read: user, item, rating, "
+                                "timestamp and a --split column; name them with --columns ROLE=COLUMN)"]
+    folds = _write(tmp_path / "folds.csv", [(u, i, "train") for u, i, *_ in ROWS], header=("uid", "item", "fold"))
+    status, _, err = cli("prepare", "folds", "--source", folds, "--split", "column:fold", "--columns", "user=uid")
+    assert "not used" not in err  # the split column and a renamed column are read
+    status, _, err = cli("prepare", "plain", "--source", _write(tmp_path / "plain.csv"))
+    assert status == 0 and err == ""

@@ -1,5 +1,6 @@
 import json
 import logging
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -124,6 +125,12 @@ def _corrupt(kind):
         dump(folder / "tst_mat.pkl", arrays["splits"]["train"])
     def short_profiles(folder):
         dump(folder / "itm_prf.pkl", {i: {"profile": "p"} for i in range(9)})
+    def float_profile_keys(folder):
+        dump(folder / "itm_prf.pkl", {i + 0.4: {"profile": "p"} for i in range(10)})
+    def twice_profile_keys(folder):
+        dump(folder / "usr_prf.pkl", {**{u: "p" for u in range(12)}, "3": "again"})
+    def huge_vectors(folder):
+        dump(folder / "usr_emb_np.pkl", np.full((12, 8), 1e300))
     return {
         "missing_split": (missing_split, r"val_mat\.pkl: missing split file"),
         "code_in_pickle": (code_in_pickle, r"tst_mat\.pkl: refused to unpickle logging\.getLogger"),
@@ -134,11 +141,16 @@ def _corrupt(kind):
         "shape_mismatch": (shape_mismatch, r"val_mat\.pkl: the valid split has shape \(12, 11\), train has \(12, 10\)"),
         "overlap": (overlap, r"36 \(user, item\) pairs are in both train and test"),
         "short_profiles": (short_profiles, r"itm_prf\.pkl: 9 item profiles for 10 items"),
+        "float_profile_keys": (float_profile_keys, r"itm_prf\.pkl: profile key 0\.4 is not an integer id"),
+        "twice_profile_keys": (twice_profile_keys, r"usr_prf\.pkl: profile id 3 appears twice \(as '3' and"),
+        "huge_vectors": (huge_vectors, r"usr_emb_np\.pkl: 12 user vectors hold values beyond float32's range "
+                                       r"\(first: row 0\)"),
     }[kind]
 
 
 @pytest.mark.parametrize("kind", ["missing_split", "code_in_pickle", "non_matrix", "row_mismatch", "nan_vectors",
-                                  "empty_split", "shape_mismatch", "overlap", "short_profiles"])
+                                  "empty_split", "shape_mismatch", "overlap", "short_profiles", "float_profile_keys",
+                                  "twice_profile_keys", "huge_vectors"])
 def test_bad_input_is_one_clear_line_and_the_prior_copy_survives(data_home, cli, tmp_path, kind):
     source = tmp_path / "amazon"
     write_rlmrec(source)
@@ -150,6 +162,7 @@ def test_bad_input_is_one_clear_line_and_the_prior_copy_survives(data_home, cli,
     status, _, err = cli("prepare", "amazon", "--source", source, "--force")
     assert status == 1
     line = error_line(err)
+    assert err.count("\n") == 1, err  # no warning lines besides
     assert line.startswith("error: ") and str(source) in line
     assert __import__("re").search(message, line), line
     after = {p.name: p.read_bytes() for p in prepared_dir("amazon").iterdir()}
@@ -168,3 +181,45 @@ def test_unknown_dataset_and_missing_source_are_clear_errors(data_home, cli, tmp
     assert status == 2 and "needs --source DIR" in error_line(err)
     status, _, err = cli("prepare", "amazon", "--source", tmp_path, "--name", "../escape")
     assert status == 2 and "not a usable dataset name" in error_line(err)
+
+
+@pytest.mark.parametrize("side", [2**26, 2**31 - 1])
+def test_a_shape_far_beyond_the_ids_held_is_refused_before_memory_is_taken(data_home, cli, tmp_path, side):
+    """One entry per split in a (side x side) matrix: the shape is bounded by the data, checked before any
+    conversion (a CSR of 2**31 rows takes 8 GiB; 2**26 users and items once prepared in 16 s at 1.6 GB)."""
+    source = tmp_path / "huge"
+    source.mkdir()
+    for k, file in enumerate(("trn_mat.pkl", "val_mat.pkl", "tst_mat.pkl")):
+        dump(source / file, sp.coo_matrix((np.ones(1), ([k], [k])), shape=(side, side)))
+    tracemalloc.start()
+    try:
+        status, _, err = cli("prepare", "rlmrec", "--source", source, "--name", "huge")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert status == 1 and error_line(err) == (
+        f"error: {source / 'trn_mat.pkl'}: shape ({side}, {side}) declares {side:,} users, but the splits hold "
+        "interactions of 3 (ids up to 2); refusing a shape this far beyond the data (at most twice the users held "
+        "+ 1,000)")
+    assert peak < 50 * 2**20, f"{peak:,} bytes allocated"
+
+
+def test_a_short_tail_of_users_and_items_without_interactions_is_kept(data_home, cli, tmp_path):
+    arrays = tiny_rlmrec_arrays()
+    arrays["splits"] = {split: sp.coo_matrix(m.toarray()[:, :10].tolist() + [[0] * 10] * 30, dtype=float)
+                        for split, m in arrays["splits"].items()}  # 30 users without any interaction
+    write_rlmrec(tmp_path / "tail", arrays, vectors=False, profiles=False)
+    assert cli("prepare", "rlmrec", "--source", tmp_path / "tail", "--name", "tail")[0] == 0
+    assert (read_meta("tail")["n_users"], read_meta("tail")["n_items"]) == (42, 10)
+
+
+def test_stand_in_vectors_wider_than_accepted_are_refused_before_any_is_drawn(data_home, cli, tmp_path):
+    write_rlmrec(tmp_path / "amazon")
+    tracemalloc.start()
+    try:
+        status, _, err = cli("prepare", "amazon", "--source", tmp_path / "amazon", "--stand-in-vectors", 100_000_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert status == 2 and error_line(err) == ("error: --stand-in-vectors 100000000: the dimension must be 1 to 8192")
+    assert peak < 50 * 2**20 and not prepared_dir("amazon").exists()

@@ -208,3 +208,90 @@ def test_a_wrong_record_never_blocks_the_grid(data_root, tmp_path):
     warnings = [line for line in done.stderr.splitlines() if str(path) in line]
     assert len(warnings) == 1 and "not a valid finished record ('grid' is missing" in warnings[0]
     assert ResultStore("smoke", root=results).read_record(trial.trial_id)["grid"] == "smoke"  # replaced by the rerun
+
+
+def _in_process(main, argv, capsys) -> tuple[int, str]:
+    """(exit status, the one stderr line) of a command line's main, asserting one line and no traceback."""
+    status = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return status, err[0]
+
+
+EMPTY = "an empty list; name at least one, or leave the option out for all"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--models", "", "--dry-run"], f"error: --models: {EMPTY}"),
+    (["--datasets", ",", "--dry-run"], f"error: --datasets: {EMPTY}"),
+    (["--matchers", " , ", "--dry-run"], f"error: --matchers: {EMPTY}"),
+    (["--seeds", ",", "--dry-run"], f"error: --seeds: {EMPTY}"),
+    (["--address", ""], "error: --address '': empty; leave the option out to start a private local Ray instance"),
+    (["--results", " "], "error: --results ' ': empty; leave the option out for $DMREC_RESULTS, else <repo>/results"),
+    (["--cpus-per-trial", "inf", "--no-ray"], "error: --cpus-per-trial must be a finite number, got inf"),
+    (["--gpus-per-trial", "inf"], "error: --gpus-per-trial must be a finite number, got inf"),
+    (["--gpus-per-trial=-inf"], "error: --gpus-per-trial must be a finite number, got -inf"),
+])
+def test_values_read_as_unset_or_infinite_are_refused(data_root, tmp_path, monkeypatch, capsys, args, message):
+    from benchmark.run import main
+
+    monkeypatch.setenv("DMREC_RESULTS", str(tmp_path / "results"))
+    assert _in_process(main, ["--grid", "smoke", *args], capsys) == (2, message)
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_grid_key_given_twice_is_refused_naming_it(data_root, tmp_path, monkeypatch, capsys):
+    from benchmark.run import main
+
+    grid = tmp_path / "twice.yaml"
+    grid.write_text("datasets: [tiny]\nmodels: [multvae]\nseeds: 1\nparams: {dropout: 0.1, dropout: 0.5}\n")
+    monkeypatch.setenv("DMREC_RESULTS", str(tmp_path / "results"))
+    assert _in_process(main, ["--grid", str(grid), "--dry-run"], capsys) == (
+        2, f"error: {grid}: line 4: the key 'dropout' is given twice in one mapping (yaml would keep the last "
+           "silently)")
+
+
+@pytest.fixture
+def loop(tmp_path):
+    """A path whose symbolic links point at each other."""
+    (tmp_path / "loop-a").symlink_to(tmp_path / "loop-b")
+    (tmp_path / "loop-b").symlink_to(tmp_path / "loop-a")
+    return tmp_path / "loop-a"
+
+
+def test_symlink_loops_as_roots_are_one_line(data_root, tmp_path, monkeypatch, capsys, loop):
+    from benchmark.data.__main__ import main as data_main
+    from benchmark.run import main as run_main
+
+    reason = "not usable as a folder (its symbolic links form a loop)"
+    monkeypatch.setenv("DMREC_RESULTS", str(loop))
+    assert _in_process(run_main, ["--grid", "smoke", "--dry-run"], capsys) == (
+        2, f"error: $DMREC_RESULTS {loop}: {reason}")
+    monkeypatch.setenv("DMREC_RESULTS", str(tmp_path / "results"))
+    assert _in_process(run_main, ["--grid", "smoke", "--dry-run", "--results", str(loop / "below")], capsys) == (
+        2, f"error: --results {loop / 'below'}: {reason}")
+    monkeypatch.setenv("DMREC_DATA", str(loop))
+    assert _in_process(run_main, ["--grid", "smoke", "--dry-run"], capsys) == (
+        1, f"error: $DMREC_DATA {loop}: {reason}")
+    for command in (["prepare", "tiny"], ["stats"]):
+        assert _in_process(data_main, command, capsys) == (1, f"error: $DMREC_DATA {loop}: {reason}")
+    assert not (tmp_path / "results").exists()
+
+
+def test_analysis_refuses_unusable_figure_and_results_folders(data_root, tmp_path, monkeypatch, capsys, loop):
+    from benchmark.analysis.__main__ import main
+    from tests.analysis.synthetic import make_record, write_trial
+
+    results = tmp_path / "results"
+    monkeypatch.setenv("DMREC_RESULTS", str(results))
+    write_trial(results, "hostile", make_record({"model": "multvae", "dataset": "tiny", "matcher": "none", "seed": 1},
+                                                0.1))
+    (tmp_path / "a-file").write_text("x")
+    for figures, problem in (("/dev/null", "/dev/null is not a folder"),
+                             (tmp_path / "a-file" / "below", f"{tmp_path / 'a-file'} is a file, not a folder"),
+                             (loop, "not usable as a folder (its symbolic links form a loop)")):
+        assert _in_process(main, ["--grid", "hostile", "--figures", str(figures)], capsys) == (
+            2, f"error: --figures {figures}: {problem}")
+    assert _in_process(main, ["--grid", "hostile", "--results", str(loop)], capsys) == (
+        2, f"error: --results {loop}: not usable as a folder (its symbolic links form a loop)")
+    assert not (results / "tables").exists() and (tmp_path / "a-file").read_text() == "x"

@@ -32,6 +32,9 @@ from benchmark.runner.store import ResultStore
     (1, -0.5, None, "--gpus-per-trial must be 0 or above, got -0.5"),
     (1, 1.5, None, "--gpus-per-trial 1.5: a trial gets a fraction of one GPU or whole GPUs"),
     (1, 0.00001, None, "--gpus-per-trial 1e-05 is finer than Ray's 0.0001"),
+    (float("inf"), 0, None, "--cpus-per-trial must be a finite number, got inf"),
+    (1, float("inf"), None, "--gpus-per-trial must be a finite number, got inf"),
+    (None, float("inf"), [{"CPU": 8.0, "GPU": 1.0}], "--gpus-per-trial must be a finite number, got inf"),
     (1, 1, [{"CPU": 2.0}], "--gpus-per-trial 1 asks for more GPUs than any Ray node has (at most 0)"),
     (None, 2, [{"CPU": 8.0, "GPU": 1.0}], "--gpus-per-trial 2 asks for more GPUs than any Ray node has (at most 1)"),
     # four CPUs in the cluster, but no node holds four: Ray never splits a trial across nodes
