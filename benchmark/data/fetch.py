@@ -13,10 +13,10 @@ import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
-from benchmark.data.archive import unpack_archive
 from benchmark.core.errors import DataError
-from benchmark.data.recipe import PrepareOptions
 from benchmark.core.paper import PAPER_DATASETS
+from benchmark.data.archive import unpack_archive
+from benchmark.data.recipe import PrepareOptions
 from benchmark.data.rlmrec import SPLIT_FILES, raw_rlmrec_dir
 
 log = logging.getLogger("benchmark.data")

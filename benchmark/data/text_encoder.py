@@ -9,20 +9,18 @@ stale vectors (the counter-example is a cache keyed by ids alone).
 """
 from __future__ import annotations
 
-from benchmark.core.atomic import atomic_save_array, atomic_write
-
 import contextlib
 import hashlib
 import importlib.util
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from benchmark.core.atomic import atomic_save_array, atomic_write
 from benchmark.core.errors import DataError
 from benchmark.core.paths import data_root
 

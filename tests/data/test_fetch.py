@@ -5,8 +5,8 @@ import zipfile
 
 import pytest
 
-from benchmark.data.archive import unpack_archive
 from benchmark.core.errors import DataError
+from benchmark.data.archive import unpack_archive
 from benchmark.data.fetch import fetch_rlmrec
 from benchmark.data.layout import list_prepared, read_meta
 from benchmark.data.rlmrec import raw_rlmrec_dir

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.data import layout
 from benchmark.core.errors import DataError
+from benchmark.data import layout
 from benchmark.data.layout import list_prepared, prepared_dir, read_meta, verified_version
 from tests.data.cli_output import error_line
 

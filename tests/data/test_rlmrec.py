@@ -40,8 +40,8 @@ def test_rlmrec_folder_round_trips_into_the_prepared_layout(data_home, cli, tmp_
 
 
 def test_recbole_reads_the_prepared_rlmrec_dataset_with_aligned_vectors(data_home, cli, tmp_path):
-    from benchmark.runner import compat
     from benchmark.data.runtime import external_ids, recbole_dataset_config, text_vectors
+    from benchmark.runner import compat
 
     arrays = write_rlmrec(tmp_path / "src")
     assert cli("prepare", "rlmrec", "--source", tmp_path / "src", "--name", "tiny-rlmrec")[0] == 0

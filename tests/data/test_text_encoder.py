@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from benchmark.data import text_encoder
 from benchmark.core.errors import DataError
+from benchmark.data import text_encoder
 from benchmark.data.text_encoder import (
     BUNDLED_SHA256,
     BUNDLED_WEIGHTS,
