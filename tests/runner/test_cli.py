@@ -130,23 +130,36 @@ def test_missing_recbole_is_one_line_before_any_trial(data_root, tmp_path):
 
 
 def test_ctrl_c_is_one_line_and_resumable(data_root, tmp_path):
+    """The signal goes in while a trial trains (its claim file exists; 8 trials follow it), wherever it
+    lands: a KeyboardInterrupt that Python swallows in a finalizer still stops the runner (StopSignals)."""
     results = tmp_path / "results"
     process = subprocess.Popen([sys.executable, "-m", "benchmark.run", "--grid", "smoke", "--no-ray", "--seeds", "3"],
                                cwd=REPO, env=runner_env(data_root, results), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not list(results.glob("smoke/trials/*/record.json")):
-        assert process.poll() is None and time.monotonic() < deadline
-        time.sleep(0.01)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    try:
+        wait_for_a_training_trial(process, results / "smoke")
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
     assert process.returncode == 130, stderr[-2000:]
     last = stderr.strip().splitlines()[-1]
     stored = len(list(results.glob("smoke/trials/*/record.json")))
     assert last == f"interrupted: {stored} trials stored, rerun the same command to resume"
     assert "Traceback" not in stderr and "failed/" not in stderr
     assert ResultStore("smoke", root=results).claimed_ids() == {}
+    assert not list((results / "smoke" / "claims").iterdir())
     assert not (results / "smoke" / "failed").exists()
+
+
+def wait_for_a_training_trial(process: subprocess.Popen, folder, timeout: float = 240) -> None:
+    """Until a trial holds its claim (the file it writes before training and removes after)."""
+    deadline = time.monotonic() + timeout
+    while not list(folder.glob("claims/*")):
+        assert process.poll() is None, "the runner ended before training a trial"
+        assert time.monotonic() < deadline, f"no trial started within {timeout:g} s"
+        time.sleep(0.01)
 
 
 def test_rerun_stale_replaces_only_stale_records(data_root, tmp_path):
