@@ -15,7 +15,7 @@ from benchmark.runner.grid import expand
 from benchmark.runner.progress import Progress
 from benchmark.runner.schedule import STOP, run_sequential
 from benchmark.runner.store import ResultStore
-from tests.runner.test_cli import wait_for_a_training_trial
+from tests.runner.test_cli import endless_grid, wait_until_training
 from tests.runner.test_run import REPO, runner_env
 
 
@@ -39,12 +39,12 @@ def test_a_stop_is_exit_130_one_line_and_leaves_nothing_running(data_root, tmp_p
     results = tmp_path / "results"
     ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths have a length limit
     env = {**runner_env(data_root, results), "RAY_TMPDIR": ray_tmp}
-    command = [sys.executable, "-m", "benchmark.run", "--grid", "smoke", "--seeds", "3",
+    command = [sys.executable, "-m", "benchmark.run", "--grid", endless_grid(tmp_path),
                *(["--no-ray"] if mode == "no-ray" else [])]
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, start_new_session=True)
     try:
-        wait_for_a_training_trial(process, results / "smoke")
+        wait_until_training(process, results / "endless")
         if signum == signal.SIGINT:
             os.killpg(process.pid, signum)  # the terminal's Ctrl-C: the runner and whatever shares its group
         else:
@@ -54,12 +54,12 @@ def test_a_stop_is_exit_130_one_line_and_leaves_nothing_running(data_root, tmp_p
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 130, stdout[-2000:] + stderr[-2000:]
-    stored = len(list(results.glob("smoke/trials/*/record.json")))
-    assert stderr.strip().splitlines()[-1] == f"interrupted: {stored} trials stored, rerun the same command to resume"
-    assert stored < 9 and "all trials ended" not in stdout and "another runner may hold them" not in stderr
-    assert "Traceback" not in stderr and not (results / "smoke" / "failed").exists()
-    assert ResultStore("smoke", root=results).claimed_ids() == {}
-    assert not list((results / "smoke" / "claims").iterdir())
+    assert stderr.strip().splitlines()[-1] == "interrupted: 1 trials stored, rerun the same command to resume"
+    assert len(list(results.glob("endless/trials/*/record.json"))) == 1
+    assert "all trials ended" not in stdout and "another runner may hold them" not in stderr
+    assert "Traceback" not in stderr and not (results / "endless" / "failed").exists()
+    assert ResultStore("endless", root=results).claimed_ids() == {}
+    assert not list((results / "endless" / "claims").iterdir())
     assert processes_mentioning(ray_tmp) == []  # Ray shut down
 
 
