@@ -102,7 +102,7 @@ def test_recipe_reaches_the_results_table_table3_and_the_report(data_root, tmp_p
     assert "text_lightgcn" in set(table3["model"])
     assert "Text-LightGCN (not in the paper)" in (tables / "mine_table3.md").read_text()
 
-    report = (results / "report.md").read_text()
+    report = (results / "mine_report.md").read_text()
     assert report.index("### Results") < report.index("Text-LightGCN")
     assert "Text-LightGCN (not in the paper)" in report
     assert "Table 2: skipped." in report  # no plain Mult-VAE in this grid: one line, not an empty table
