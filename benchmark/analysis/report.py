@@ -96,9 +96,26 @@ def _environment_lines(results: GridResults) -> list[str]:
     return lines
 
 
+def counted_failures(results: GridResults) -> int:
+    """Failed trials of the dataset versions the report shows; a failure on data prepared again since
+    (its trial id is of another version) is as superseded as that version's finished records."""
+    from benchmark.runner.grid import trial_id_of
+
+    shown = {str(c["dataset"]): c.get("dataset_version") for c in results.trials["_config"]}
+    count = 0
+    for trial_id in results.store.failed_ids():
+        try:
+            config = results.store.read_failed(trial_id)["config"]
+            version = shown.get(str(config["dataset"]))
+            count += version is None or trial_id_of(config, version) == trial_id
+        except (KeyError, TypeError, ValueError):  # an unreadable failure record still counts
+            count += 1
+    return count
+
+
 def _counts_line(results: GridResults) -> str:
     trials = results.trials
-    failed = len(results.store.failed_ids()) if hasattr(results.store, "failed_ids") else 0
+    failed = counted_failures(results) if hasattr(results.store, "failed_ids") else 0
     per_config = trials.groupby(["model", "matcher", "config_label", "dataset"])["seed"].nunique()
     spread = (f"{per_config.min()}" if per_config.min() == per_config.max()
               else f"{per_config.min()} to {per_config.max()}")
