@@ -99,6 +99,7 @@ class GridResults:
     records: dict[str, dict] = field(repr=False, default_factory=dict)
     problems: list[str] = field(default_factory=list)
     superseded: list[str] = field(default_factory=list)  # one line per older-schema record left out
+    superseded_versions: dict[str, set[str]] = field(default_factory=dict)  # dataset -> versions left out
     _per_user: dict[str, pd.DataFrame | None] = field(repr=False, default_factory=dict)
 
     def per_user(self, trial_id: str) -> pd.DataFrame | None:
@@ -169,10 +170,15 @@ def load_grid_results(grid: str, root: Path | str | None = None) -> GridResults:
     if not records:
         where = root_or_default(root) / grid
         raise NoResults(f"no finished trials in {where}/; run python -m benchmark.run --grid {grid}")
+    every = records
     records, superseded = drop_superseded(records, prepared_versions({str(r["config"]["dataset"]) for r in records}))
     trials = label_configs(pd.DataFrame([trial_row(record) for record in records]))
+    kept = {(str(r["config"]["dataset"]), str(r.get("dataset_version"))) for r in records}
+    gone: dict[str, set[str]] = {}
+    for dataset, version in {(str(r["config"]["dataset"]), str(r.get("dataset_version"))) for r in every} - kept:
+        gone.setdefault(dataset, set()).add(version)
     return GridResults(grid, store, trials, {r["trial_id"]: r for r in records}, problems,
-                       [f"{store.record_path(old)}: {why}; left out" for old, why in superseded])
+                       [f"{store.record_path(old)}: {why}; left out" for old, why in superseded], gone)
 
 
 def prepared_versions(datasets: set[str]) -> dict[str, str]:

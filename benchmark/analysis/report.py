@@ -97,17 +97,16 @@ def _environment_lines(results: GridResults) -> list[str]:
 
 
 def counted_failures(results: GridResults) -> int:
-    """Failed trials of the dataset versions the report shows; a failure on data prepared again since
-    (its trial id is of another version) is as superseded as that version's finished records."""
+    """Failed trials, less those on a dataset version the report leaves out as superseded (the trial
+    id of a failure is that of its config on the version it ran on)."""
     from benchmark.runner.grid import trial_id_of
 
-    shown = {str(c["dataset"]): c.get("dataset_version") for c in results.trials["_config"]}
     count = 0
     for trial_id in results.store.failed_ids():
         try:
             config = results.store.read_failed(trial_id)["config"]
-            version = shown.get(str(config["dataset"]))
-            count += version is None or trial_id_of(config, version) == trial_id
+            gone = results.superseded_versions.get(str(config["dataset"]), set())
+            count += not any(trial_id_of(config, version) == trial_id for version in gone)
         except (KeyError, TypeError, ValueError):  # an unreadable failure record still counts
             count += 1
     return count
