@@ -62,9 +62,14 @@ case "${1:-run}" in
         "$PY" -m benchmark.run --grid default "$@"   # e.g. ./run_all.sh run --no-ray
         run_status=$?
         set -e
+        if [ "$run_status" -eq 130 ]; then
+            # stopped: analysing now would overwrite the committed reference outputs with a partial run
+            echo "== stopped before the grid ended: nothing analysed; rerun the same command to resume" >&2
+            exit 130
+        fi
         # tables and figures from whatever finished, also when some trials failed
         "$PY" -m benchmark.analysis --grid default
-        echo "== results: results/report.md (and report.html), tables in results/tables/, figures in figures/"
+        echo "== results: results/default_report.md (and .html), tables in results/tables/, figures in figures/"
         exit "$run_status"
         ;;
     *)

@@ -28,6 +28,7 @@ from pathlib import Path
 # What a model is to the analysis: Table 2 pairs generative bases with DMRec's matchers, Table 3
 # sets the LM-enhanced and ID baselines (and user-added models) against DMRec-M.
 ROLES = ("generative_base", "lm_baseline", "id_baseline", "user")
+TEXT_KINDS = ("user", "item")
 # Colours a user-added model draws from (none is a built-in model's colour); picked by name hash.
 USER_COLOURS = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354")
 USER_MARKERS = ("D", "v", "P", "X", "*", "h")
@@ -44,6 +45,7 @@ class ModelSpec:
     paper_name: str | None = None  # its name in the paper's tables; None: not in the paper
     colour: str | None = None
     marker: str | None = None
+    text: tuple[str, ...] = ()  # the text vectors it reads ("user", "item") under its defaults, whatever the matcher
 
     @property
     def label(self) -> str:
@@ -88,14 +90,17 @@ REGISTRY: dict[str, ModelSpec] = {}
 
 def register(name: str, target, description: str, defaults: str | Path | None = None,
              display: str | None = None, role: str = "user", paper_name: str | None = None,
-             colour: str | None = None, marker: str | None = None) -> ModelSpec:
-    """Add a model under `name`; a second registration of the same name is an error."""
+             colour: str | None = None, marker: str | None = None, text: tuple[str, ...] = ()) -> ModelSpec:
+    """Add a model under `name`; a second registration of the same name is an error. `text`: the
+    text vectors ("user", "item") it reads, so a grid on a dataset without them is refused up front."""
     if name in REGISTRY:
         raise ValueError(f"model '{name}' is already registered ({REGISTRY[name].target})")
     if role not in ROLES:
         raise ValueError(f"model '{name}': role must be one of {', '.join(ROLES)}, not {role!r}")
+    if not set(text) <= set(TEXT_KINDS):
+        raise ValueError(f"model '{name}': text must name some of {', '.join(TEXT_KINDS)}, not {text!r}")
     spec = ModelSpec(name, target, description, Path(defaults) if defaults else None, display, role,
-                     paper_name, colour, marker)
+                     paper_name, colour, marker, tuple(k for k in TEXT_KINDS if k in text))
     REGISTRY[name] = spec
     return spec
 
@@ -128,21 +133,23 @@ register("cvga", "dmrec.models.cvga:CVGA", "CVGA (Zhang et al. TOIS 2023), DMRec
 register("lightgcn", "baselines.lightgcn.lightgcn:LightGCN", "LightGCN (He et al. SIGIR 2020), the baselines' backbone",
          display="LightGCN", role="id_baseline", paper_name="LightGCN", colour="#bcbd22", marker="o")
 register("kar", "baselines.kar.kar:KAR", "KAR (Xi et al. RecSys 2024): hybrid-expert adaptor on LM vectors",
-         display="KAR", role="lm_baseline", paper_name="KAR", colour="#9467bd", marker="s")
+         display="KAR", role="lm_baseline", paper_name="KAR", colour="#9467bd", marker="s", text=("user", "item"))
 register("llmrec", "baselines.llmrec.llmrec:LLMRec",
          "LLMRec (Wei et al. WSDM 2024) with semantic-proxy edge augmentation",
          display="LLMRec (semantic-proxy augmentation)", role="lm_baseline", paper_name="LLMRec", colour="#8c564b",
-         marker="^")
+         marker="^", text=("user", "item"))
 register("rlmrec_c", "baselines.rlmrec.rlmrec_c:RLMRecC", "RLMRec-C (Ren et al. WWW 2024): contrastive alignment",
-         display="RLMRec-C", role="lm_baseline", paper_name="RLMRec-C", colour="#17becf", marker="v")
+         display="RLMRec-C", role="lm_baseline", paper_name="RLMRec-C", colour="#17becf", marker="v",
+         text=("user", "item"))
 register("rlmrec_g", "baselines.rlmrec.rlmrec_g:RLMRecG", "RLMRec-G (Ren et al. WWW 2024): masked generative alignment",
-         display="RLMRec-G", role="lm_baseline", paper_name="RLMRec-G", colour="#1f77b4", marker="D")
+         display="RLMRec-G", role="lm_baseline", paper_name="RLMRec-G", colour="#1f77b4", marker="D",
+         text=("user", "item"))
 register("alpharec", "baselines.alpharec.alpharec:AlphaRec",
          "AlphaRec (Sheng et al. ICLR 2025): LM item vectors, no ID embeddings",
-         display="AlphaRec", role="lm_baseline", paper_name="AlphaRec", colour="#2ca02c", marker="P")
+         display="AlphaRec", role="lm_baseline", paper_name="AlphaRec", colour="#2ca02c", marker="P", text=("item",))
 register("alpharec_star", "baselines.alpharec.alpharec:AlphaRec",
          "AlphaRec* : AlphaRec with the user's own LM profile vector",
          defaults=_HERE / "baselines" / "alpharec" / "alpharec_star.yaml", display="AlphaRec*", role="lm_baseline",
-         paper_name="AlphaRec*", colour="#e377c2", marker="X")
+         paper_name="AlphaRec*", colour="#e377c2", marker="X", text=("user", "item"))
 # Your models: one register(...) line each, below this comment (docs/contributing.md, "Add a model").
 

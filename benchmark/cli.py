@@ -10,6 +10,7 @@ import argparse
 import difflib
 import importlib
 import sys
+from contextlib import contextmanager
 
 from benchmark import version
 
@@ -60,9 +61,26 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
-        return module.main(args.arguments)
+        with called_as(f"dmrec-bench {args.command}", f"python -m {module.__name__.removesuffix('.__main__')}"):
+            return module.main(args.arguments)
     except SystemExit as stop:
         return _exit_code(stop)
+
+
+@contextmanager
+def called_as(name: str, module_prog: str):
+    """The command's usage and errors name it as it was called (`dmrec-bench run`), not as the
+    `python -m benchmark.run` its module's parser spells; for this call only."""
+    original = argparse.ArgumentParser.__init__
+
+    def init(self, *args, prog=None, **kwargs):
+        original(self, *args, prog=name if prog == module_prog else prog, **kwargs)
+
+    argparse.ArgumentParser.__init__ = init
+    try:
+        yield
+    finally:
+        argparse.ArgumentParser.__init__ = original
 
 
 if __name__ == "__main__":

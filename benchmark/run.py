@@ -25,7 +25,7 @@ from benchmark.core.errors import DataError
 from benchmark.core.paths import RootError, resolve_root, results_root
 from benchmark.runner.config import ConfigError
 from benchmark.runner.grid import Grid, GridError, Narrowing, Trial, expand, load_grid, shard
-from benchmark.runner.schedule import ScheduleError, check_request
+from benchmark.runner.schedule import STOP, ScheduleError, check_request
 from benchmark.runner.store import ResultStore, StoreUnwritable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -199,11 +199,30 @@ def _narrowing(args) -> Narrowing:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        return _main(args)
-    except KeyboardInterrupt:  # before or after the trials ran (run_grid counts what was stored)
-        print("\ninterrupted: 0 trials stored, rerun the same command to resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    with STOP.active():  # SIGINT and SIGTERM alike: see StopSignals
+        try:
+            return _main(args)
+        except KeyboardInterrupt:  # before any trial ran (run_grid counts what it stored)
+            return interrupted(0)
+
+
+def interrupted(stored: int) -> int:
+    print(f"\ninterrupted: {stored} trials stored, rerun the same command to resume", file=sys.stderr, flush=True)
+    return EXIT_INTERRUPTED
+
+
+def release_claims(store: ResultStore, trials: list[Trial]) -> None:
+    """Remove the claims that the stopped trials left (a Ray worker killed at shutdown cannot): each is
+    taken first, so a claim that a live runner holds stays."""
+    for trial in trials:
+        if not store.claim_path(trial.trial_id).exists():
+            continue
+        try:
+            claim = store.claim(trial.trial_id)
+        except OSError:
+            continue
+        if claim is not None:
+            claim.release()
 
 
 def check_arguments(args) -> None:
@@ -256,8 +275,6 @@ def _main(args) -> int:
 
 
 def run_grid(grid: Grid, trials: list[Trial], store: ResultStore, args) -> int:
-    from benchmark.runner.compat import CompatError, require_recbole
-
     todo = select(trials, store, args.force, args.retry_failed, args.rerun_stale)
     held = store.claimed_ids()
     busy = [t for t in todo if t.trial_id in held]
@@ -271,29 +288,38 @@ def run_grid(grid: Grid, trials: list[Trial], store: ResultStore, args) -> int:
         holder = held[trial.trial_id]
         print(f"skip: {trial.trial_id} {labels[trial.trial_id]}: held by pid {holder.get('pid')} on "
               f"{holder.get('host')} since {holder.get('started_at')}", flush=True)
-    if todo:
-        try:
-            require_recbole()
-        except CompatError as error:
-            say_error(error)
-            return EXIT_FAILED
-        before = store.finished_ids()
-        try:
-            _schedule(todo, store, labels, args)
-        except KeyboardInterrupt:
-            stored = len({t.trial_id for t in todo} & (store.finished_ids() - before))
-            print(f"\ninterrupted: {stored} trials stored, rerun the same command to resume", file=sys.stderr)
-            return EXIT_INTERRUPTED
-        except ScheduleError as error:  # a request the cluster can never hold: nothing was submitted
-            say_error(error)
-            return EXIT_USAGE
-        except StoreUnwritable as error:
-            say_error(error)
-            return EXIT_FAILED
-        except OSError as error:  # the driver's own writes (a failure record under Ray) on a store gone bad
-            say_error(f"{store.folder}: {error.strerror or error}; the grid stops here")
-            return EXIT_FAILED
-    return finish(grid, trials, store, labels)
+    before = store.finished_ids() if todo else set()
+    try:
+        status = run_todo(todo, store, labels, args) if todo else None
+        status = finish(grid, trials, store, labels) if status is None else status
+        STOP.check()  # a stop whose KeyboardInterrupt was lost still ends as a stop
+        return status
+    except KeyboardInterrupt:
+        release_claims(store, todo)
+        return interrupted(len({t.trial_id for t in todo} & (store.finished_ids() - before)))
+
+
+def run_todo(todo: list[Trial], store: ResultStore, labels: dict, args) -> int | None:
+    """Schedule the trials; None when they all ended, else the exit status of what stopped them."""
+    from benchmark.runner.compat import CompatError, require_recbole
+
+    try:
+        require_recbole()
+    except CompatError as error:
+        say_error(error)
+        return EXIT_FAILED
+    try:
+        _schedule(todo, store, labels, args)
+    except ScheduleError as error:  # a request the cluster can never hold: nothing was submitted
+        say_error(error)
+        return EXIT_USAGE
+    except StoreUnwritable as error:
+        say_error(error)
+        return EXIT_FAILED
+    except OSError as error:  # the driver's own writes (a failure record under Ray) on a store gone bad
+        say_error(f"{store.folder}: {error.strerror or error}; the grid stops here")
+        return EXIT_FAILED
+    return None
 
 
 def _schedule(todo: list[Trial], store: ResultStore, labels: dict, args) -> None:
@@ -309,6 +335,7 @@ def _schedule(todo: list[Trial], store: ResultStore, labels: dict, args) -> None
         run_sequential(todo, store, progress, args.cpus_per_trial, force)
     else:
         run_with_ray(todo, store, progress, args.cpus_per_trial, args.gpus_per_trial, args.address, force)
+    STOP.check()  # a stop whose KeyboardInterrupt was lost: never "all trials ended"
     print(progress.line("all trials ended"), flush=True)
 
 

@@ -63,6 +63,11 @@ class Matcher:
     @property
     def uses_beta(self) -> bool:
         return self.beta_of is not None
+
+    @property
+    def text(self) -> tuple[str, ...]:
+        """The text vectors it needs: the meta-network reads the user and the item vectors."""
+        return ("user", "item") if self.needs_text else ()
     label: str = ""  # what tables and figures print ("DMRec-M"); the name when empty
     kind: str = "variant"  # "base" (the plain model) | "variant" (DMRec-G/C/M) | "ablation" (Fig. 5)
     colour: str | None = None  # figure colour

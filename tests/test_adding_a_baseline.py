@@ -5,6 +5,7 @@ model is in the results table, in Table 3 as a row marked "not in the paper", an
 
 The recipe's code blocks are read from the docs themselves (each starts with a comment naming the
 file it belongs in), so the docs cannot drift from what works."""
+import json
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE_PAGES = (REPO / "docs" / "contributing.md", REPO / "README.md")
@@ -102,7 +104,14 @@ def test_recipe_reaches_the_results_table_table3_and_the_report(data_root, tmp_p
     assert "text_lightgcn" in set(table3["model"])
     assert "Text-LightGCN (not in the paper)" in (tables / "mine_table3.md").read_text()
 
-    report = (results / "report.md").read_text()
+    report = (results / "mine_report.md").read_text()
     assert report.index("### Results") < report.index("Text-LightGCN")
     assert "Text-LightGCN (not in the paper)" in report
     assert "Table 2: skipped." in report  # no plain Mult-VAE in this grid: one line, not an empty table
+
+    # the recipe's `search:` section is what `benchmark.tune` samples (Ray Tune, a budget of one)
+    tuned = suite(clone, {k: v for k, v in env.items() if k != "RAY_ADDRESS"}, "benchmark.tune", "--grid", str(grid),
+                  "--models", "text_lightgcn", "--budget", "1", "--search-only")
+    assert tuned.returncode == 0, tuned.stdout[-3000:] + tuned.stderr[-3000:]
+    best = yaml.safe_load((results / "mine_tuned.yaml").read_text())
+    assert "text_weight" in json.dumps(best) and "text_lightgcn" in json.dumps(best)

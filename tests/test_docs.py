@@ -204,3 +204,12 @@ def test_ruff_is_configured_and_runs_before_pytest_in_the_test_command():
     assert test_branch.index("ruff\" check .") < test_branch.index("-m pytest")
     assert '-e ".[test,docs]"' in script
     assert (REPO / ".ci" / "run").read_text().strip().endswith("./run_all.sh test")
+
+
+def test_no_page_quotes_a_machine_s_own_paths():
+    """Commands a reader copies are repo-relative: no measuring machine's checkout or scratch folder."""
+    machine_paths = re.compile(r"(?<![\w.])/(work|home|root|Users|tmp/fresh)/")
+    found = [f"{page.relative_to(REPO)}:{n}: {line.strip()}"
+             for page in [REPO / "README.md", *sorted(DOCS.rglob("*.md"))]
+             for n, line in enumerate(page.read_text().splitlines(), 1) if machine_paths.search(line)]
+    assert not found, "\n".join(found)

@@ -37,7 +37,7 @@ def test_smoke_grid_to_tables_and_figures(data_root, tmp_path):
         for suffix in (".png", ".pdf", ".csv"):
             path = figures / f"smoke_{name}{suffix}"
             assert path.is_file() and path.stat().st_size > 0, path
-    report = (tmp_path / "results" / "report.md").read_text()
+    report = (tmp_path / "results" / "smoke_report.md").read_text()
     assert "smoke_fig3_sparsity.png" in report
 
     # Fig. 3's user counts are the store's evaluated users, split by training interactions

@@ -55,5 +55,5 @@ def test_a_csv_of_your_own_reaches_its_results_table(tmp_path):
     for model, row in recall.iterrows():  # the table's cell is the mean and the ddof=1 std of the stored seeds
         stored = index.loc[index["model"] == model, "test_recall@20"]
         assert row["mean"] == pytest.approx(stored.mean()) and row["std"] == pytest.approx(stored.std(ddof=1))
-    report = (tmp_path / "results" / "report.md").read_text()
+    report = (tmp_path / "results" / "own_report.md").read_text()
     assert report.index("### Results") < report.index("Mult-VAE") and "LightGCN" in report

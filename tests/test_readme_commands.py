@@ -168,3 +168,41 @@ def test_cheap_documented_command_runs(scratch, where, command):
     done = subprocess.run(argv, cwd=copy, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, (f"{where}: `{command}` exited {done.returncode}\n"
                                   f"stdout:\n{done.stdout[-2000:]}\nstderr:\n{done.stderr[-3000:]}")
+
+
+def minute_commands() -> list[str]:
+    """The README's "A minute, without training anything big" block."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("## A minute, without training anything big", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"^```bash[^\n]*\n(.*?)^```", section, flags=re.M | re.S)
+    return commands_of(block)
+
+
+@pytest.mark.slow
+def test_the_minute_commands_leave_a_clean_clone_clean(tmp_path):
+    """A new user's first minute, with the default data and results roots inside the clone: the smoke
+    grid's outputs are git-ignored, and no committed file (the default grid's reference outputs) changes."""
+    copy = tmp_path / "clone"
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        if (REPO / name).is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, copy / name)
+    git = ["git", "-c", "user.name=reader", "-c", "user.email=reader@example.org"]
+    for step in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "the working tree"]):
+        subprocess.run([*git, *step], cwd=copy, check=True, capture_output=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("DMREC_DATA", "DMREC_RESULTS", "RAY_ADDRESS")}
+    env.update(PYTHONPATH=str(copy), OMP_NUM_THREADS="1", MPLBACKEND="Agg")
+    commands = minute_commands()
+    assert any("--grid smoke" in c and "benchmark.analysis" in c for c in commands), commands
+    for command in commands:
+        argv = shlex.split(command)
+        argv[0] = sys.executable if argv[0] in ("python", "python3") else argv[0]
+        done = subprocess.run(argv, cwd=copy, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, f"`{command}`:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=copy, capture_output=True, text=True, check=True)
+    assert status.stdout == "", status.stdout
+    assert (copy / "results" / "smoke_report.md").is_file()
+    assert (copy / "results" / "tables" / "smoke_results.md").is_file()
+    assert list((copy / "figures").glob("smoke_*.png"))

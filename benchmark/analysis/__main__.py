@@ -2,8 +2,8 @@
 
 Writes, per grid, the results table <results>/tables/<grid>_results.{md,tex,csv}, the paper's
 tables whose inputs the grid has (<grid>_table1..3), figures to <results>/../figures/
-<grid>_<figure>.{png,pdf,csv}, and the report of the grids analysed in this call to
-<results>/report.md and report.html. <results> is $DMREC_RESULTS or <repo>/results.
+<grid>_<figure>.{png,pdf,csv}, and its report, <results>/<grid>_report.md and .html: a grid's own
+files only. <results> is $DMREC_RESULTS or <repo>/results.
 
 Exit status: 0 when every grid was analysed from intact files; 1 for bad data (a grid without
 finished trials, or a stored file that had to be left out, such as a corrupt per_user.csv.gz:
@@ -46,7 +46,8 @@ def parser() -> argparse.ArgumentParser:
     parse = argparse.ArgumentParser(prog="python -m benchmark.analysis", description=__doc__.split("\n\n")[1],
                                     epilog=__doc__.split("\n\n")[2], formatter_class=_Help)
     which = parse.add_mutually_exclusive_group(required=True)
-    which.add_argument("--grid", action="append", help="grid name (repeatable)")
+    which.add_argument("--grid", action="append", type=grid_name,
+                       help="grid name, or the path of its yaml as given to the runner (repeatable)")
     which.add_argument("--all", action="store_true", help="every grid with results under the results root")
     parse.add_argument("--reference", default=None, metavar="MODEL[+MATCHER]",
                        help="the results table's reference row for Welch p-values, e.g. multvae or multvae+mddm "
@@ -59,6 +60,16 @@ def parser() -> argparse.ArgumentParser:
                             "(default: the 45/70/90%% user quantiles)")
     parse.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     return parse
+
+
+def grid_name(text: str) -> str:
+    """A grid's name; a yaml path (as `run` and `tune` take it) names the grid by its file's stem."""
+    path = Path(text)
+    if path.suffix not in (".yaml", ".yml"):
+        return text
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text}: no such grid file")
+    return path.stem
 
 
 def _known_grid_names() -> list[str]:
@@ -159,17 +170,15 @@ def main(argv: list[str] | None = None) -> int:
             status = max(status, 1)
     if not reports:
         return status or 1
-    md_path, html_path = write_reports(reports, root)
-    for report in reports:
+    for report, (md_path, html_path) in zip(reports, write_reports(reports, root), strict=True):
         print(f"{report.results.grid}: {len(report.table_files)} table files in {root / 'tables'}, "
-              f"{len(report.figures)} figure(s) in {figures_dir}")
+              f"{len(report.figures)} figure(s) in {figures_dir}; report: {md_path} and {html_path}")
         for line in (*report.skipped, *report.remarks):
             print(f"  {line}")
         for line in report.problems:
             print(f"  left out: {line}", file=sys.stderr)
         if report.problems:
             status = max(status, 1)
-    print(f"report: {md_path} and {html_path}")
     return status
 
 

@@ -39,6 +39,44 @@ def curve_points(results: GridResults, trial_id: str) -> pd.DataFrame:
     return curve
 
 
+def _curves(results: GridResults, trials: pd.DataFrame, dataset: str, variants, notes: list[str]) -> list:
+    """The learning curve of the first seed of the Base and of each DMRec variant on `dataset`."""
+    frames = []
+    for matcher in ("none", *variants):
+        own = trials[(trials["dataset"] == dataset) & (trials["matcher"] == matcher)]
+        if own.empty:
+            continue
+        label = sorted(own["config_label"].unique())[0]
+        if own["config_label"].nunique() > 1:
+            notes.append(f"{variant_label(matcher)} on {dataset}: several configs; showing [{label}]")
+        first = own[own["config_label"] == label].sort_values("seed").iloc[0]
+        points = curve_points(results, first["trial_id"])
+        if points.empty:
+            notes.append(f"{variant_label(matcher)} on {dataset}: record has no curve")
+            continue
+        frames.append(points.assign(dataset=dataset, variant=variant_label(matcher), seed=first["seed"],
+                                    trial_id=first["trial_id"]))
+    return frames
+
+
+def _plot_dataset(axes_row, own: pd.DataFrame, title: str) -> None:
+    """One dataset's two panels: validation Recall@20 against epoch, and against training time."""
+    for col, (x, xlabel) in enumerate((("epoch", "epoch"), ("time_s", "wall-clock time (s)"))):
+        ax = axes_row[col]
+        tests = []
+        for variant, points in own.groupby("variant", sort=False):
+            colour = style.variant_colour(variant)
+            ax.plot(points[x], points["recall@20"], color=colour, label=variant, marker="o", markersize=2)
+            best = points[points["is_best"]].iloc[0]
+            ax.plot(best[x], best["recall@20"], "o", color=style.BEST_POINT, markersize=4.5, zorder=5)
+            tests.append(f"{variant.replace('DMRec-', '')} {best['test_recall@20']:.4f}")
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("valid Recall@20")
+        # the test values at the red dots go in the right panel's title, where they cover no data
+        ax.set_title(title if col == 0 else "test R@20: " + " | ".join(tests))
+
+
 def fig2_convergence(results: GridResults, folder: Path, prefix: str) -> FigureResult:
     model = choose_base(results.trials)
     if model is None:
@@ -50,22 +88,7 @@ def fig2_convergence(results: GridResults, folder: Path, prefix: str) -> FigureR
     if model != "cvga":
         notes.append(f"CVGA (the paper's choice) is absent; {model_label(model)} is shown instead")
     datasets = sorted(trials["dataset"].unique())
-    frames = []
-    for dataset in datasets:
-        for matcher in ("none", *variants):
-            own = trials[(trials["dataset"] == dataset) & (trials["matcher"] == matcher)]
-            if own.empty:
-                continue
-            label = sorted(own["config_label"].unique())[0]
-            if own["config_label"].nunique() > 1:
-                notes.append(f"{variant_label(matcher)} on {dataset}: several configs; showing [{label}]")
-            first = own[own["config_label"] == label].sort_values("seed").iloc[0]
-            points = curve_points(results, first["trial_id"])
-            if points.empty:
-                notes.append(f"{variant_label(matcher)} on {dataset}: record has no curve")
-                continue
-            frames.append(points.assign(dataset=dataset, variant=variant_label(matcher), seed=first["seed"],
-                                        trial_id=first["trial_id"]))
+    frames = [frame for dataset in datasets for frame in _curves(results, trials, dataset, variants, notes)]
     if not frames:
         raise Skipped("Fig. 2: no learning curves recorded")
     data = pd.concat(frames, ignore_index=True)
@@ -73,21 +96,7 @@ def fig2_convergence(results: GridResults, folder: Path, prefix: str) -> FigureR
         fig, axes = plt.subplots(len(datasets), 2, figsize=(style.TEXT_WIDTH, 2.0 * len(datasets) + 0.3),
                                  squeeze=False)
         for row, dataset in enumerate(datasets):
-            for col, (x, xlabel) in enumerate((("epoch", "epoch"), ("time_s", "wall-clock time (s)"))):
-                ax = axes[row][col]
-                own = data[data["dataset"] == dataset]
-                tests = []
-                for variant, points in own.groupby("variant", sort=False):
-                    colour = style.variant_colour(variant)
-                    ax.plot(points[x], points["recall@20"], color=colour, label=variant, marker="o", markersize=2)
-                    best = points[points["is_best"]].iloc[0]
-                    ax.plot(best[x], best["recall@20"], "o", color=style.BEST_POINT, markersize=4.5, zorder=5)
-                    tests.append(f"{variant.replace('DMRec-', '')} {best['test_recall@20']:.4f}")
-                ax.set_ylim(bottom=0)
-                ax.set_xlabel(xlabel)
-                ax.set_ylabel("valid Recall@20")
-                # the test values at the red dots go in the right panel's title, where they cover no data
-                ax.set_title(f"{model_label(model)} on {dataset}" if col == 0 else "test R@20: " + " | ".join(tests))
+            _plot_dataset(axes[row], data[data["dataset"] == dataset], f"{model_label(model)} on {dataset}")
         handles, labels = axes[0][0].get_legend_handles_labels()
         handles.append(plt.Line2D([], [], marker="o", linestyle="", color=style.BEST_POINT))
         labels.append("best validation epoch")

@@ -53,42 +53,13 @@ def ranked_table(key: str, caption: str, summary: pd.DataFrame, specs: list[RowS
     tidy: list[dict] = []
     for block_index, block in enumerate(blocks):
         block_specs = [s for s in specs if s.block == block]
-        marks: dict[tuple, str] = {}
-        improv_cells, p_cells = [], []
-        for dataset in datasets:
-            for metric in metrics:
-                stats = [cells.get((s.model, s.matcher, s.config_label, dataset, metric)) for s in block_specs]
-                means = [r.mean if r is not None else math.nan for r in stats]
-                for spec, mark in zip(block_specs, rank_marks(means), strict=False):
-                    marks[(spec, dataset, metric)] = mark
-                improv, p, compared, mixed = _compare(block_specs, stats)
-                mixed_seen |= mixed
-                flag = MIXED if mixed else ""
-                improv_cells.append(Cell(format_pct(improv) + flag))
-                p_cells.append(Cell(format_p(p) + flag))
-                tidy.append({"block": block, "row": "Improv.%", "dataset": dataset, "metric": metric,
-                             "value": improv, "compared": compared})
-                tidy.append({"block": block, "row": "p-value (Welch)", "dataset": dataset, "metric": metric,
-                             "value": p, "compared": compared})
+        marks, improv_cells, p_cells, mixed = _block_comparisons(block, block_specs, cells, datasets, metrics, tidy)
+        mixed_seen |= mixed
         if block_index:
             mean_rows.append(RULE)
             std_rows.append(RULE)
         for spec in block_specs:
-            mean_row = [Cell(text) for text in spec.labels]
-            std_row = [Cell(text) for text in spec.labels]
-            for dataset in datasets:
-                for metric in metrics:
-                    stat = cells.get((spec.model, spec.matcher, spec.config_label, dataset, metric))
-                    mean_row.append(Cell(format_metric(stat.mean) if stat is not None else "–",
-                                         marks[(spec, dataset, metric)]))
-                    std_row.append(Cell(_std_text(stat)))
-                    tidy.append({"block": block, "row": "value", "model": spec.model, "matcher": spec.matcher,
-                                 "variant": spec.labels[-1], "config_label": spec.config_label,
-                                 "dataset": dataset, "metric": metric,
-                                 "value": stat.mean if stat is not None else math.nan,
-                                 "std": stat.std if stat is not None else math.nan,
-                                 "n_seeds": stat.n_seeds if stat is not None else 0,
-                                 "mark": marks[(spec, dataset, metric)]})
+            mean_row, std_row = _spec_rows(block, spec, cells, datasets, metrics, marks, tidy)
             mean_rows.append(mean_row)
             std_rows.append(std_row)
         filler = [""] * (len(label_columns) - 1)
@@ -113,6 +84,50 @@ def ranked_table(key: str, caption: str, summary: pd.DataFrame, specs: list[RowS
     std_table = Table(f"{key}_std", std_caption, columns, std_rows,
                       data[data["row"] == "value"].reset_index(drop=True), [], trial_ids)
     return table, std_table
+
+
+def _block_comparisons(block: str, block_specs: list[RowSpec], cells: dict, datasets: list[str],
+                       metrics: tuple[str, ...], tidy: list[dict]) -> tuple[dict, list[Cell], list[Cell], bool]:
+    """One block's rank marks, its Improv.% and p-value cells (their tidy rows appended to `tidy`),
+    and whether any of them compares a capped row with an early-stopped one."""
+    marks: dict[tuple, str] = {}
+    improv_cells, p_cells, mixed_seen = [], [], False
+    for dataset in datasets:
+        for metric in metrics:
+            stats = [cells.get((s.model, s.matcher, s.config_label, dataset, metric)) for s in block_specs]
+            means = [r.mean if r is not None else math.nan for r in stats]
+            for spec, mark in zip(block_specs, rank_marks(means), strict=False):
+                marks[(spec, dataset, metric)] = mark
+            improv, p, compared, mixed = _compare(block_specs, stats)
+            mixed_seen |= mixed
+            flag = MIXED if mixed else ""
+            improv_cells.append(Cell(format_pct(improv) + flag))
+            p_cells.append(Cell(format_p(p) + flag))
+            tidy.append({"block": block, "row": "Improv.%", "dataset": dataset, "metric": metric,
+                         "value": improv, "compared": compared})
+            tidy.append({"block": block, "row": "p-value (Welch)", "dataset": dataset, "metric": metric,
+                         "value": p, "compared": compared})
+    return marks, improv_cells, p_cells, mixed_seen
+
+
+def _spec_rows(block: str, spec: RowSpec, cells: dict, datasets: list[str], metrics: tuple[str, ...],
+               marks: dict, tidy: list[dict]) -> tuple[list[Cell], list[Cell]]:
+    """One model row of the means table and of its std companion; its tidy rows appended to `tidy`."""
+    mean_row = [Cell(text) for text in spec.labels]
+    std_row = [Cell(text) for text in spec.labels]
+    for dataset in datasets:
+        for metric in metrics:
+            stat = cells.get((spec.model, spec.matcher, spec.config_label, dataset, metric))
+            mean_row.append(Cell(format_metric(stat.mean) if stat is not None else "–", marks[(spec, dataset, metric)]))
+            std_row.append(Cell(_std_text(stat)))
+            tidy.append({"block": block, "row": "value", "model": spec.model, "matcher": spec.matcher,
+                         "variant": spec.labels[-1], "config_label": spec.config_label,
+                         "dataset": dataset, "metric": metric,
+                         "value": stat.mean if stat is not None else math.nan,
+                         "std": stat.std if stat is not None else math.nan,
+                         "n_seeds": stat.n_seeds if stat is not None else 0,
+                         "mark": marks[(spec, dataset, metric)]})
+    return mean_row, std_row
 
 
 def _capped_rows(summary: pd.DataFrame, specs: list[RowSpec], datasets: list[str]) -> dict[RowSpec, str]:

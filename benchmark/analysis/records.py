@@ -99,6 +99,7 @@ class GridResults:
     records: dict[str, dict] = field(repr=False, default_factory=dict)
     problems: list[str] = field(default_factory=list)
     superseded: list[str] = field(default_factory=list)  # one line per older-schema record left out
+    superseded_versions: dict[str, set[str]] = field(default_factory=dict)  # dataset -> versions left out
     _per_user: dict[str, pd.DataFrame | None] = field(repr=False, default_factory=dict)
 
     def per_user(self, trial_id: str) -> pd.DataFrame | None:
@@ -169,24 +170,52 @@ def load_grid_results(grid: str, root: Path | str | None = None) -> GridResults:
     if not records:
         where = root_or_default(root) / grid
         raise NoResults(f"no finished trials in {where}/; run python -m benchmark.run --grid {grid}")
-    records, superseded = drop_superseded(records)
+    every = records
+    records, superseded = drop_superseded(records, prepared_versions({str(r["config"]["dataset"]) for r in records}))
     trials = label_configs(pd.DataFrame([trial_row(record) for record in records]))
+    kept = {(str(r["config"]["dataset"]), str(r.get("dataset_version"))) for r in records}
+    gone: dict[str, set[str]] = {}
+    for dataset, version in {(str(r["config"]["dataset"]), str(r.get("dataset_version"))) for r in every} - kept:
+        gone.setdefault(dataset, set()).add(version)
     return GridResults(grid, store, trials, {r["trial_id"]: r for r in records}, problems,
-                       [f"{store.record_path(old)}: {why}; left out" for old, why in superseded])
+                       [f"{store.record_path(old)}: {why}; left out" for old, why in superseded], gone)
 
 
-def drop_superseded(records: list[dict]) -> tuple[list[dict], list[tuple[str, str]]]:
-    """`records` without those a newer record repeats: same value for every key the older one has,
-    plus keys the older one lacks (its code predates them). A new model key changes every trial id,
-    so a rerun stores such a record beside the old one instead of replacing it; counted together they
-    would split a table's rows by the missing key. Records differing in a value (a `--set` run, a
-    sweep point) both stay. Returns (kept, [(older trial id, why)])."""
+def prepared_versions(datasets: set[str]) -> dict[str, str]:
+    """dataset -> the version in its prepared meta.json, for those prepared here."""
+    from benchmark.core.errors import DataError
+    from benchmark.data.layout import read_meta
+
+    versions = {}
+    for dataset in sorted(datasets):
+        try:
+            versions[dataset] = str(read_meta(dataset)["version"])
+        except (DataError, ValueError, KeyError, TypeError):  # not prepared here, or unreadable: no preference
+            continue
+    return versions
+
+
+def drop_superseded(records: list[dict], prepared: dict[str, str] | None = None
+                    ) -> tuple[list[dict], list[tuple[str, str]]]:
+    """`records` without the superseded ones; returns (kept, [(older trial id, why)]).
+
+    Of an older dataset version: per dataset one version is current, the prepared one (`prepared`:
+    dataset -> version in its meta.json) when some record has it, else that of the record finished
+    last. Records of any other version are of data that is gone (the dataset was prepared again),
+    not rows of their own.
+    Repeated by a newer record: same value for every key the older one has, plus keys the older one
+    lacks (its code predates them). A new model key changes every trial id, so a rerun stores such
+    a record beside the old one instead of replacing it; counted together they would split a
+    table's rows by the missing key. Records differing in a value (a `--set` run, a sweep point)
+    both stay."""
+    dropped = _of_older_dataset_versions(records, prepared or {})
     by_cell: dict[tuple, list[dict]] = {}
     for record in records:
+        if record["trial_id"] in dropped:
+            continue
         config = record["config"]
         by_cell.setdefault(tuple(_value_key(config.get(k)) for k in ("model", "dataset", "matcher", "seed")),
                            []).append(record)
-    dropped: dict[str, str] = {}
     for group in by_cell.values():
         for older in group:
             for newer in group:
@@ -197,6 +226,25 @@ def drop_superseded(records: list[dict]) -> tuple[list[dict], list[tuple[str, st
                                                   f"with keys newer code added ({', '.join(sorted(extra))})")
                     break
     return [r for r in records if r["trial_id"] not in dropped], sorted(dropped.items())
+
+
+def current_dataset_versions(records: list[dict], prepared: dict[str, str]) -> dict[str, str]:
+    """dataset -> its current version among `records` (see `drop_superseded`)."""
+    latest: dict[str, tuple[str, str]] = {}
+    seen: dict[str, set[str]] = {}
+    for record in records:
+        dataset, version = str(record["config"]["dataset"]), str(record.get("dataset_version"))
+        seen.setdefault(dataset, set()).add(version)
+        latest[dataset] = max(latest.get(dataset, ("", "")), (str(record.get("finished_at") or ""), version))
+    return {d: prepared[d] if prepared.get(d) in seen[d] else latest[d][1] for d in seen}
+
+
+def _of_older_dataset_versions(records: list[dict], prepared: dict[str, str]) -> dict[str, str]:
+    current = current_dataset_versions(records, prepared)
+    return {r["trial_id"]: (f"dataset '{r['config']['dataset']}' version {str(r.get('dataset_version'))[:12]}, "
+                            f"superseded by version {current[str(r['config']['dataset'])][:12]} (the dataset "
+                            f"was prepared again)")
+            for r in records if str(r.get("dataset_version")) != current[str(r["config"]["dataset"])]}
 
 
 def trial_row(record: dict) -> dict:

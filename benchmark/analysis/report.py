@@ -1,4 +1,5 @@
-"""Run every table and figure for a grid and write results/report.md and a self-contained report.html.
+"""Run every table and figure for a grid and write its report, results/<grid>_report.md, and a
+self-contained <grid>_report.html (the committed reference report is `default`'s).
 
 Per grid the report opens with the results table (what the grid ran), then the code versions
 behind each table (with a warning where one table mixes them), one line per paper-shaped table or
@@ -30,6 +31,13 @@ from benchmark.analysis.table3 import table3
 from benchmark.analysis.tuned import add_to_report as add_tuned_section
 
 FIGURES = (fig2_convergence, fig3_sparsity, fig4_posterior, fig5_ablation, fig6_beta)
+TUNED_SUFFIX = "_tuned"  # the tables of `benchmark.analysis.tuned`: every model tuned with the same budget
+HEADLINE_TITLE = "Headline: equal budgets (every model tuned on validation)"
+HEADLINE_TEXT = ("Each model and DMRec variant was tuned on validation Recall@20 with the same budget "
+                 "(python -m benchmark.tune), then run on its seeds: the fair comparison. The tables at the grid's "
+                 "own settings follow as secondary; there some rows ran to their epoch cap and may not have "
+                 "converged.")
+SECONDARY_TITLE = "Tables at the grid's settings (secondary: rows may be capped at an epoch limit)"
 
 
 @dataclass
@@ -95,9 +103,25 @@ def _environment_lines(results: GridResults) -> list[str]:
     return lines
 
 
+def counted_failures(results: GridResults) -> int:
+    """Failed trials, less those on a dataset version the report leaves out as superseded (the trial
+    id of a failure is that of its config on the version it ran on)."""
+    from benchmark.runner.grid import trial_id_of
+
+    count = 0
+    for trial_id in results.store.failed_ids():
+        try:
+            config = results.store.read_failed(trial_id)["config"]
+            gone = results.superseded_versions.get(str(config["dataset"]), set())
+            count += not any(trial_id_of(config, version) == trial_id for version in gone)
+        except (KeyError, TypeError, ValueError):  # an unreadable failure record still counts
+            count += 1
+    return count
+
+
 def _counts_line(results: GridResults) -> str:
     trials = results.trials
-    failed = len(results.store.failed_ids()) if hasattr(results.store, "failed_ids") else 0
+    failed = counted_failures(results) if hasattr(results.store, "failed_ids") else 0
     per_config = trials.groupby(["model", "matcher", "config_label", "dataset"])["seed"].nunique()
     spread = (f"{per_config.min()}" if per_config.min() == per_config.max()
               else f"{per_config.min()} to {per_config.max()}")
@@ -147,56 +171,78 @@ def _table_blocks(table: Table) -> tuple[list[str], list[str]]:
     return md, body
 
 
-def write_reports(reports: list[GridReport], report_dir: Path) -> tuple[Path, Path]:
+def write_reports(reports: list[GridReport], report_dir: Path) -> list[tuple[Path, Path]]:
+    """One report per grid: <report_dir>/<grid>_report.md and .html; their paths."""
+    return [write_report(report, report_dir) for report in reports]
+
+
+def write_report(report: GridReport, report_dir: Path) -> tuple[Path, Path]:
     report_dir.mkdir(parents=True, exist_ok=True)
-    md_path, html_path = report_dir / "report.md", report_dir / "report.html"
-    md: list[str] = ["# dmrec-bench report", ""]
-    body: list[str] = ["<h1>dmrec-bench report</h1>"]
-    for report in reports:
-        results = report.results
-        md += [f"## Grid `{results.grid}`", "", _counts_line(results), ""]
-        body += [f"<h2>Grid <code>{html.escape(results.grid)}</code></h2>",
-                 f"<p>{html.escape(_counts_line(results))}</p>"]
-        first, others = report.tables[0], report.tables[1:]
-        md += ["### Results", ""]
-        body += ["<h3>Results</h3>"]
-        table_md, table_html = _table_blocks(first)
-        md += table_md
-        body += table_html
-        for title, lines in (("Code versions", version_lines(report)), ("Skipped", report.skipped),
-                             ("Left out (bad data)", report.problems),
-                             ("Left out (superseded)", report.results.superseded), ("Notes", report.remarks)):
-            section_md, section_html = _section(title, lines)
-            md += section_md
-            body += section_html
-        if others:
-            md += ["### Tables", ""]
-            body += ["<h3>Tables</h3>"]
-        for table in others:
-            table_md, table_html = _table_blocks(table)
-            md += table_md
-            body += table_html
-        if report.figures:
-            md += ["### Figures", ""]
-            body += ["<h3>Figures</h3>"]
-        for figure in report.figures:
-            png = next(p for p in figure.paths if p.suffix == ".png")
-            relative = Path(os.path.relpath(png, report_dir)).as_posix()
-            md += [f"![{figure.key}]({relative})", "", f"*{figure.caption}*", ""]
-            md += [f"- note: {note}" for note in figure.notes] + ([""] if figure.notes else [])
-            encoded = base64.b64encode(png.read_bytes()).decode("ascii")
-            body += [f'<figure><img alt="{figure.key}" style="max-width:100%" src="data:image/png;base64,{encoded}">'
-                     f"<figcaption>{html.escape(figure.caption)}</figcaption></figure>"]
-            if figure.notes:
-                body += ["<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in figure.notes) + "</ul>"]
-        section_md, section_html = _section("Environment", [line[2:] for line in _environment_lines(results)])
-        md += section_md
-        body += section_html
-    md_path.write_text("\n".join(md) + "\n")
+    grid = report.results.grid
+    md_path, html_path = report_dir / f"{grid}_report.md", report_dir / f"{grid}_report.html"
+    md, body = _grid_blocks(report, report_dir)
+    md_path.write_text("\n".join(["# dmrec-bench report", "", *md]) + "\n")
     style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
              "table{border-collapse:collapse;font-size:12px;margin:0.5em 0 1.5em}"
              "td,th{border-bottom:1px solid #ccc;padding:2px 6px;text-align:right}"
              "figcaption{font-size:13px;font-style:italic}")
     html_path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>dmrec-bench report</title>"
-                         f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+                         f"<style>{style}</style></head><body><h1>dmrec-bench report</h1>{''.join(body)}"
+                         "</body></html>\n")
     return md_path, html_path
+
+
+def _grid_blocks(report: GridReport, report_dir: Path) -> tuple[list[str], list[str]]:
+    """(markdown lines, html fragments) of one grid's report."""
+    results = report.results
+    md = [f"## Grid `{results.grid}`", "", _counts_line(results), ""]
+    body = [f"<h2>Grid <code>{html.escape(results.grid)}</code></h2>", f"<p>{html.escape(_counts_line(results))}</p>"]
+    first = report.tables[0]
+    headline = [t for t in report.tables[1:] if t.key.endswith(TUNED_SUFFIX)]
+    others = [t for t in report.tables[1:] if t not in headline]
+    if headline:
+        md += [f"### {HEADLINE_TITLE}", "", HEADLINE_TEXT, ""]
+        body += [f"<h3>{html.escape(HEADLINE_TITLE)}</h3>", f"<p>{html.escape(HEADLINE_TEXT)}</p>"]
+        for table in headline:
+            table_md, table_html = _table_blocks(table)
+            md += table_md
+            body += table_html
+    md += ["### Results", ""]
+    body += ["<h3>Results</h3>"]
+    table_md, table_html = _table_blocks(first)
+    md += table_md
+    body += table_html
+    for title, lines in (("Code versions", version_lines(report)), ("Skipped", report.skipped),
+                         ("Left out (bad data)", report.problems),
+                         ("Left out (superseded)", report.results.superseded), ("Notes", report.remarks)):
+        section_md, section_html = _section(title, lines)
+        md += section_md
+        body += section_html
+    if others:
+        title = SECONDARY_TITLE if headline else "Tables"
+        md += [f"### {title}", ""]
+        body += [f"<h3>{html.escape(title)}</h3>"]
+    for table in others:
+        table_md, table_html = _table_blocks(table)
+        md += table_md
+        body += table_html
+    figures_md, figures_html = _figure_blocks(report.figures, report_dir)
+    section_md, section_html = _section("Environment", [line[2:] for line in _environment_lines(results)])
+    return md + figures_md + section_md, body + figures_html + section_html
+
+
+def _figure_blocks(figures: list[FigureResult], report_dir: Path) -> tuple[list[str], list[str]]:
+    if not figures:
+        return [], []
+    md, body = ["### Figures", ""], ["<h3>Figures</h3>"]
+    for figure in figures:
+        png = next(p for p in figure.paths if p.suffix == ".png")
+        relative = Path(os.path.relpath(png, report_dir)).as_posix()
+        md += [f"![{figure.key}]({relative})", "", f"*{figure.caption}*", ""]
+        md += [f"- note: {note}" for note in figure.notes] + ([""] if figure.notes else [])
+        encoded = base64.b64encode(png.read_bytes()).decode("ascii")
+        body += [f'<figure><img alt="{figure.key}" style="max-width:100%" src="data:image/png;base64,{encoded}">'
+                 f"<figcaption>{html.escape(figure.caption)}</figcaption></figure>"]
+        if figure.notes:
+            body += ["<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in figure.notes) + "</ul>"]
+    return md, body

@@ -70,7 +70,38 @@ def results_table(results: GridResults, reference: Reference | None = None) -> T
     keys = row_keys(trials)
     datasets = results.datasets
     ref_key = _reference_key(reference, keys) if reference is not None else None
+    capped = _capped(summary, keys)
+    marks, p_values, mixed = _comparisons(cells, keys, datasets, metrics, ref_key)
+    with_config = any(label for _, _, label in keys)
+    with_training = any(capped.values())
+    label_columns = ["Model", "Variant", *(["Config"] if with_config else []), *(["Training"] if with_training else [])]
+    columns = [("", name) for name in label_columns]
+    for dataset in datasets:
+        for metric in shown:
+            columns.append((dataset, SHORT.get(metric, metric)))
+            if ref_key:
+                columns.append((dataset, f"p ({SHORT.get(metric, metric)})"))
+        columns.append((dataset, "n"))
+    rows, tidy = [], []
+    for key in keys:
+        model, matcher, label = key
+        variant = "" if matcher == "none" and model_role(model) != "generative_base" else variant_label(matcher)
+        row = [Cell(model_label(model)), Cell(variant)]
+        row += [Cell(label)] if with_config else []
+        row += [Cell(capped[key] or "early stop")] if with_training else []
+        for dataset in datasets:
+            cells_row, tidy_rows = _dataset_cells(key, variant, dataset, cells, metrics, shown, marks, p_values,
+                                                  mixed, ref_key, reference, capped[key])
+            row += cells_row
+            tidy += tidy_rows
+        rows.append(row)
+    caption, notes = _caption(results.grid, shown, metrics, reference if ref_key else None, with_training,
+                              any(mixed.values()))
+    return Table("results", caption, columns, rows, pd.DataFrame(tidy), notes, sorted(results.records))
 
+
+def _capped(summary: pd.DataFrame, keys) -> dict[tuple, str]:
+    """Per row: 'capped at N epochs (k of n trials)' where its trials hit their epoch cap, else ''."""
     capped = {}
     for key in keys:
         own = summary[(summary["model"] == key[0]) & (summary["matcher"] == key[1])
@@ -78,7 +109,12 @@ def results_table(results: GridResults, reference: Reference | None = None) -> T
         caps = [c for c in own["capped_at"] if c is not None and c == c]
         capped[key] = (capped_text(int(own["n_capped"].sum()), int(own["n_trials"].sum()), int(max(caps)))
                        if caps else "")
+    return capped
 
+
+def _comparisons(cells: dict, keys, datasets, metrics, ref_key) -> tuple[dict, dict, dict]:
+    """Per (row, dataset, metric): the rank mark, the Welch p-value against the reference row, and
+    whether that p compares a capped row with an early-stopped one."""
     marks: dict[tuple, str] = {}
     p_values: dict[tuple, float] = {}
     mixed: dict[tuple, bool] = {}
@@ -95,65 +131,54 @@ def results_table(results: GridResults, reference: Reference | None = None) -> T
                     continue
                 p_values[(key, dataset, metric)] = welch_p_value(cell.values, ref.values)
                 mixed[(key, dataset, metric)] = bool(cell.n_capped) != bool(ref.n_capped)
+    return marks, p_values, mixed
 
-    with_config = any(label for _, _, label in keys)
-    with_training = any(capped.values())
-    label_columns = ["Model", "Variant", *(["Config"] if with_config else []), *(["Training"] if with_training else [])]
-    columns = [("", name) for name in label_columns]
-    for dataset in datasets:
-        for metric in shown:
-            columns.append((dataset, SHORT.get(metric, metric)))
+
+def _dataset_cells(key, variant, dataset, cells, metrics, shown, marks, p_values, mixed, ref_key, reference,
+                   capped: str) -> tuple[list[Cell], list[dict]]:
+    """One row's cells for one dataset (shown metrics, p-values, n) and its tidy rows (every metric)."""
+    model, matcher, label = key
+    row, tidy, n = [], [], 0
+    for metric in metrics:
+        cell = cells.get((*key, dataset, metric))
+        mark, p = marks[(key, dataset, metric)], p_values[(key, dataset, metric)]
+        flag = MIXED if mixed.get((key, dataset, metric)) else ""
+        if cell is not None:
+            n = max(n, cell.n_seeds)
+        if metric in shown:
+            row.append(Cell(_mean_std(cell), mark))
             if ref_key:
-                columns.append((dataset, f"p ({SHORT.get(metric, metric)})"))
-        columns.append((dataset, "n"))
+                row.append(Cell("reference" if key == ref_key and cell is not None else format_p(p) + flag))
+        tidy.append({"model": model, "model_label": model_label(model), "matcher": matcher,
+                     "variant": variant, "config_label": label, "dataset": dataset, "metric": metric,
+                     "mean": cell.mean if cell is not None else math.nan,
+                     "std": cell.std if cell is not None else math.nan,
+                     "n_seeds": cell.n_seeds if cell is not None else 0,
+                     "seeds": ";".join(map(str, cell.seeds)) if cell is not None else "",
+                     "mark": mark, "p_value": p, "reference": str(reference) if ref_key else "",
+                     "capped": capped, "capped_vs_early_stopped": bool(flag)})
+    row.append(Cell(str(n) if n else "–"))
+    return row, tidy
 
-    rows, tidy = [], []
-    for key in keys:
-        model, matcher, label = key
-        variant = "" if matcher == "none" and model_role(model) != "generative_base" else variant_label(matcher)
-        row = [Cell(model_label(model)), Cell(variant)]
-        row += [Cell(label)] if with_config else []
-        row += [Cell(capped[key] or "early stop")] if with_training else []
-        for dataset in datasets:
-            n = 0
-            for metric in metrics:
-                cell = cells.get((*key, dataset, metric))
-                mark, p = marks[(key, dataset, metric)], p_values[(key, dataset, metric)]
-                flag = MIXED if mixed.get((key, dataset, metric)) else ""
-                if cell is not None:
-                    n = max(n, cell.n_seeds)
-                if metric in shown:
-                    row.append(Cell(_mean_std(cell), mark))
-                    if ref_key:
-                        row.append(Cell("reference" if key == ref_key and cell is not None else format_p(p) + flag))
-                tidy.append({"model": model, "model_label": model_label(model), "matcher": matcher,
-                             "variant": variant, "config_label": label, "dataset": dataset, "metric": metric,
-                             "mean": cell.mean if cell is not None else math.nan,
-                             "std": cell.std if cell is not None else math.nan,
-                             "n_seeds": cell.n_seeds if cell is not None else 0,
-                             "seeds": ";".join(map(str, cell.seeds)) if cell is not None else "",
-                             "mark": mark, "p_value": p, "reference": str(reference) if ref_key else "",
-                             "capped": capped[key], "capped_vs_early_stopped": bool(flag)})
-            row.append(Cell(str(n) if n else "–"))
-        rows.append(row)
 
-    caption = (f"Results of grid {results.grid}: one row per (model, matcher, swept values); per dataset, test "
+def _caption(grid: str, shown, metrics, reference: Reference | None, with_training: bool,
+             any_mixed: bool) -> tuple[str, list[str]]:
+    caption = (f"Results of grid {grid}: one row per (model, matcher, swept values); per dataset, test "
                f"{' and '.join(SHORT.get(m, m) for m in shown)} as mean ± sample standard deviation over seeds "
                f"(ddof=1; no ± with one seed) and n = number of seeds; best per column in bold, second underlined "
                f"(compared at 4 decimals). The CSV holds every stored metric ({', '.join(metrics)}).")
     notes = []
-    if ref_key:
+    if reference is not None:
         caption += (f" p: two-sided Welch t-test (scipy.stats.ttest_ind, equal_var=False) of the row's per-seed "
                     f"values against the reference row {reference!s}; '–' where either side has fewer than 2 seeds.")
     if with_training:
         caption += (" Training says whether the trials stopped early or ran to the epoch cap ('capped at N epochs': "
                     "the numbers may not be converged).")
-    if any(mixed.values()):
+    if any_mixed:
         note = f"{MIXED}: the p-value compares a row that ran to its epoch cap with one that stopped early."
         caption += " " + note
         notes.append(note)
-    data = pd.DataFrame(tidy)
-    return Table("results", caption, columns, rows, data, notes, sorted(results.records))
+    return caption, notes
 
 
 def _mean_std(cell) -> str:

@@ -34,7 +34,7 @@ import yaml
 
 from baselines.registry import REGISTRY, get_spec
 from benchmark.core.errors import DataError
-from benchmark.data.layout import list_prepared, verified_version
+from benchmark.data.layout import list_prepared, prepared_dir, vector_file, verified_version
 from benchmark.runner.config import AXES, COMMAND_LINE, ConfigError, Layer, known_keys, model_defaults, resolve
 
 GRIDS_DIR = Path(__file__).resolve().parents[1] / "grids"
@@ -314,6 +314,30 @@ def _dataset_version(dataset: str, cache: dict, allow_unprepared: bool) -> str |
     return cache[dataset]
 
 
+PREPARE_TEXT = {"user": "--user-text CSV", "item": "--item-text CSV"}
+
+
+def text_needs(model: str, matcher: str | None) -> tuple[str, ...]:
+    """The text vectors ("user", "item") a trial of `model` with `matcher` reads: the model
+    registry's `text` and, with a DMRec matcher, the matcher registry's."""
+    from dmrec.matchers import MATCHERS
+
+    needs = set(get_spec(model).text)
+    if matcher is not None and matcher in MATCHERS:
+        needs |= set(MATCHERS[matcher].text)
+    return tuple(kind for kind in ("user", "item") if kind in needs)
+
+
+def check_text(model: str, matcher: str | None, dataset: str) -> None:
+    """Refuse, before anything runs, a trial that needs text vectors its prepared dataset lacks."""
+    missing = [kind for kind in text_needs(model, matcher) if not (prepared_dir(dataset) / vector_file(kind)).is_file()]
+    if missing:
+        who = f"model '{model}'" + (f" with matcher '{matcher}'" if matcher and matcher != NO_MATCHER else "")
+        raise GridError(f"dataset '{dataset}' has no {' and '.join(missing)} text vectors, which {who} needs: "
+                        f"prepare it with {' '.join(PREPARE_TEXT[k] for k in missing)} (your own data) or "
+                        f"--stand-in-vectors DIM, or leave the model out")
+
+
 def _check_narrowing(grid: Grid, narrowing: Narrowing) -> None:
     if narrowing.models:
         present = {m for b in grid.blocks for m in b.models}
@@ -394,6 +418,8 @@ def expand(grid: Grid | str, narrowing: Narrowing | None = None, allow_unprepare
                 if narrowing.matchers and (config.get("matcher") or NO_MATCHER) not in narrowing.matchers:
                     continue
                 version = _dataset_version(dataset, versions, allow_unprepared)
+                if version is not None:
+                    check_text(model, config.get("matcher"), dataset)
                 config_json = json.dumps(config, sort_keys=True)
                 trial_id = trial_id_of(config, version) if version is not None else None
                 key = trial_id or f"unprepared:{config_json}"

@@ -12,13 +12,17 @@ Ray queues a request that no node can satisfy and waits for it forever, and it r
 unreachable cluster for many minutes: so the request is checked against the nodes' resources
 before anything is submitted, and a cluster address is probed with a bounded connect first.
 Either failure is a `ScheduleError` (one line; the runner exits 2, nothing ran).
+
+A stop (Ctrl-C, SIGTERM) goes through `STOP`: see `StopSignals`.
 """
 from __future__ import annotations
 
 import math
 import os
+import signal
 import socket
 import tempfile
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
 
@@ -38,6 +42,58 @@ TrialFunction = Callable[..., dict]  # run_and_store's signature (TrialInputs, .
 
 class ScheduleError(ValueError):
     """A trial request that Ray could never satisfy, or a cluster that cannot be joined."""
+
+
+class StopSignals:
+    """While `active`, SIGINT and SIGTERM raise KeyboardInterrupt in the main thread and are remembered.
+
+    Remembered because a raise can be lost: Python swallows a KeyboardInterrupt that lands in a
+    finalizer ("Exception ignored in ..."), so the schedulers also `check` between trials and the
+    runner once more after them. Ray Tune would otherwise catch SIGINT itself and end its loop as if
+    done (TUNE_DISABLE_SIGINT_HANDLER), and Ray's SIGTERM handler exits with status 15 (`ray_instance`
+    puts ours back). A second signal ends the process at once (the default action)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.received: int | None = None
+        self._previous: dict | None = None  # the handlers to restore; None while not active
+
+    def _handle(self, signum, frame) -> None:
+        self.received = signum
+        for number in self.SIGNALS:
+            signal.signal(number, signal.SIG_DFL)
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt when a stop signal came, even one whose raise was lost."""
+        if self.received is not None:
+            raise KeyboardInterrupt
+
+    def reinstall(self) -> None:
+        """Ours again after a library replaced them (ray.init's SIGTERM handler); a no-op when not active."""
+        if self._previous is not None and self.received is None:
+            for number in self.SIGNALS:
+                signal.signal(number, self._handle)
+
+    @contextmanager
+    def active(self):
+        if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+            yield self
+            return
+        self.received = None
+        self._previous = {number: signal.getsignal(number) for number in self.SIGNALS}
+        for number in self.SIGNALS:
+            signal.signal(number, self._handle)
+        try:
+            yield self
+        finally:
+            for number, handler in self._previous.items():
+                signal.signal(number, handler)
+            self._previous = None
+
+
+STOP = StopSignals()  # signals are per process: one instance
 
 
 def check_request(cpus_per_trial: float | None, gpus_per_trial: float,
@@ -116,6 +172,7 @@ def run_sequential(trials: list[Trial], store: ResultStore, progress: Progress, 
     check_request(cpus_per_trial, 0)
     execute = execute or run_and_store
     for trial in trials:
+        STOP.check()
         progress.started(trial.trial_id)
         outcome = execute(inputs_of(trial), str(store.root), threads_for(cpus_per_trial), force)
         progress.ended(trial.trial_id, outcome)
@@ -213,6 +270,7 @@ def ray_instance(results_root, address: str | None = None, threads: int | None =
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no CSV/JSON/TensorBoard copies of results
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")  # Ctrl-C stops the command, not just Tune's loop
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1000000")
     import ray
 
@@ -226,6 +284,7 @@ def ray_instance(results_root, address: str | None = None, threads: int | None =
         **({"OMP_NUM_THREADS": str(threads)} if threads else {}),
     }
     connect(address, env_vars, num_cpus, num_gpus)
+    STOP.reinstall()  # ray.init replaced the SIGTERM handler with one that exits 15
     try:
         yield ray
     finally:
@@ -278,6 +337,7 @@ def run_with_ray(trials: list[Trial], store: ResultStore, progress: Progress, cp
                 progress.ended(trial_id, {"status": "failed", "error": error})
 
             def on_step_end(self, iteration, trials, **info):
+                STOP.check()
                 progress.heartbeat()
 
         trainable = tune.with_parameters(_ray_trial, payloads=payloads, execute=execute or run_and_store)

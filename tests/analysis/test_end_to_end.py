@@ -55,13 +55,13 @@ def test_full_grid_writes_every_table_figure_and_report(workspace):
         for suffix in (".png", ".pdf", ".csv"):
             path = workspace / "figures" / f"e2e_{key}{suffix}"
             assert path.is_file() and path.stat().st_size > 0, path
-    report = (workspace / "results" / "report.md").read_text()
+    report = (workspace / "results" / "e2e_report.md").read_text()
     for key in FIGURES:
         assert f"../figures/e2e_{key}.png" in report
     assert "device: cpu (x86_64)" in report and "git commit: abc1234" in report
     assert "seeds per configuration: 2" in report
     assert "The paper publishes no numbers for tiny" in report
-    assert "data:image/png;base64," in (workspace / "results" / "report.html").read_text()
+    assert "data:image/png;base64," in (workspace / "results" / "e2e_report.html").read_text()
 
     # Fig. 3's plotted data is the store's: 40 users split 18/11/7/4 at edges 2, 5, 12 (USER_ACTIVITY)
     fig3 = pd.read_csv(workspace / "figures" / "e2e_fig3_sparsity.csv")
@@ -100,7 +100,7 @@ def test_partial_grid_shows_what_ran_and_skips_what_did_not(workspace):
                 make_record({"model": "kar", "dataset": "tiny", "seed": 9}, 0.1), status="failed")
     done = analyse("--grid", "part")
     assert done.returncode == 0, done.stderr
-    report = (workspace / "results" / "report.md").read_text()
+    report = (workspace / "results" / "part_report.md").read_text()
     assert "missing" not in report  # what did not run is not listed; what ran is shown
     table2 = pd.read_csv(workspace / "results" / "tables" / "part_table2.csv")
     cpdm = table2[(table2["row"] == "value") & (table2["model"] == "multvae") & (table2["matcher"] == "cpdm")]
@@ -149,3 +149,23 @@ def test_unknown_grid_is_a_bad_command_line_with_a_suggestion(workspace):
     assert done.stderr.strip().splitlines() == [
         f"error: no grid 'smok' (no results in {workspace / 'results'}/smok/ and no benchmark/grids/smok.yaml); "
         f"did you mean 'smoke'?"]
+
+
+def test_a_grid_writes_its_own_files_only_and_takes_a_grid_path(workspace):
+    """Its tables, figures and report all carry its name; another grid's analysis leaves them as they are."""
+    for grid in ("one", "two"):
+        store(workspace, grid, datasets=("tiny",), seeds=(1,), sweep=())
+    path = workspace / "one.yaml"  # the path the runner was given: the store is named by the file's stem
+    path.write_text("datasets: [tiny]\nmodels: [multvae]\nseeds: 1\n")
+    done = analyse("--grid", str(path))
+    assert done.returncode == 0, done.stderr
+    written = sorted(p.name for folder in ("results", "figures") for p in (workspace / folder).rglob("*")
+                     if p.is_file() and "/trials/" not in str(p))
+    assert written and all(name.startswith("one_") for name in written), written
+    assert {"one_report.md", "one_report.html", "one_results.md"} <= set(written)
+    first = {p: p.read_bytes() for p in workspace.rglob("one_*")}
+    assert analyse("--grid", "two").returncode == 0
+    assert {p: p.read_bytes() for p in workspace.rglob("one_*")} == first
+    assert (workspace / "results" / "two_report.md").is_file() and not (workspace / "results" / "report.md").exists()
+    missing = analyse("--grid", str(workspace / "three.yaml"))
+    assert missing.returncode == 2 and f"{workspace / 'three.yaml'}: no such grid file" in missing.stderr

@@ -5,7 +5,12 @@ import numpy as np
 
 from benchmark.analysis.fig3_sparsity import assign_groups, group_edges, group_ranges
 from benchmark.analysis.records import default_value, load_grid_results, select_defaults
+from benchmark.analysis.report import _counts_line, counted_failures
+from benchmark.data.layout import read_meta
+from benchmark.runner.grid import trial_id_of
+from benchmark.runner.store import ResultStore
 from tests.analysis.synthetic import make_record, write_trial
+from tests.fixtures import prepare_tiny
 
 
 def test_quantile_edges_and_group_counts_on_hand_made_users():
@@ -41,12 +46,42 @@ def test_labels_name_only_the_keys_that_differ_besides_seed(tmp_path):
     assert sorted(trials["config_label"]) == ["formulation=paper"] * 2 + ["formulation=released"] * 2
 
 
-def test_dataset_version_change_splits_a_group(tmp_path):
-    config = {"model": "kar", "dataset": "tiny", "seed": 1}
-    write_trial(tmp_path, "g", make_record(config, 0.1, dataset_version="v1"))
-    write_trial(tmp_path, "g", {**make_record({**config, "seed": 2}, 0.1, dataset_version="v2")})
-    labels = sorted(load_grid_results("g", tmp_path).trials["config_label"])
-    assert labels == ["dataset_version=v1", "dataset_version=v2"]
+def test_records_of_an_older_dataset_version_are_superseded(tmp_path, monkeypatch):
+    """After `prepare --force` the reruns are one row per model; the old version's records and
+    failures are left out, listed, never rows (nor failures) of their own."""
+    monkeypatch.setenv("DMREC_DATA", str(tmp_path / "no-data"))  # nothing prepared: the newest record decides
+    for seed in (1, 2):
+        for model, version, at in (("kar", "v1", "2026-11-24T12:00:00Z"), ("kar", "v2", "2026-11-25T12:00:00Z"),
+                                   ("lightgcn", "v1", "2026-11-24T12:00:00Z")):
+            config = {"model": model, "dataset": "tiny", "seed": seed}
+            write_trial(tmp_path / "results", "g", {**make_record(config, 0.1 if version == "v1" else 0.2,
+                                                                  dataset_version=version),
+                                                    "trial_id": trial_id_of(config, version), "finished_at": at})
+    old_failure = {"model": "multvae", "dataset": "tiny", "seed": 1, "matcher": "mddm"}
+    new_failure = {**old_failure, "seed": 2}
+    store = ResultStore("g", root=tmp_path / "results")
+    store.write_failed(trial_id_of(old_failure, "v1"), old_failure, "needs text vectors")
+    store.write_failed(trial_id_of(new_failure, "v2"), new_failure, "out of memory")
+    results = load_grid_results("g", tmp_path / "results")
+    kept = results.trials
+    assert sorted(zip(kept["model"], kept["seed"], strict=True)) == [("kar", 1), ("kar", 2)]
+    assert set(kept["config_label"]) == {""} and set(kept["test_recall@20"]) == {0.2}
+    assert len(results.superseded) == 4
+    assert all("dataset 'tiny' version v1, superseded by version v2 (the dataset was prepared again); left out"
+               in line for line in results.superseded)
+    assert counted_failures(results) == 1
+    assert _counts_line(results).startswith("2 finished trial(s), 1 failed;")
+
+    # the prepared version wins over the newest record's
+    prepare_tiny(tmp_path / "data" / "prepared", name="tiny")
+    monkeypatch.setenv("DMREC_DATA", str(tmp_path / "data"))
+    prepared = read_meta("tiny")["version"]
+    config = {"model": "lightgcn", "dataset": "tiny", "seed": 1}
+    write_trial(tmp_path / "results", "g", {**make_record(config, 0.3, dataset_version=prepared),
+                                            "trial_id": trial_id_of(config, prepared),
+                                            "finished_at": "2026-11-20T12:00:00Z"})
+    kept = load_grid_results("g", tmp_path / "results").trials
+    assert list(kept["model"]) == ["lightgcn"] and list(kept["test_recall@20"]) == [0.3]
 
 
 def test_table2_keeps_the_default_beta_of_a_sweep(tmp_path):

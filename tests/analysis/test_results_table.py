@@ -122,7 +122,7 @@ def test_report_lists_code_versions_and_warns_on_a_mix(tmp_path):
     done = analyse("--grid", "mix", env_extra={"DMREC_RESULTS": str(tmp_path / "results"),
                                                 "DMREC_DATA": str(tmp_path / "data")})
     assert done.returncode == 0, done.stderr
-    report = (tmp_path / "results" / "report.md").read_text()
+    report = (tmp_path / "results" / "mix_report.md").read_text()
     assert report.index("### Results") < report.index("### Code versions") < report.index("### Environment")
     assert ("- results: commit 1b29e6c0ff (clean); code hash per model: LightGCN cccccccccccc; "
             "KAR aaaaaaaaaaaa (1), bbbbbbbbbbbb (1)") in report  # models in registry order
@@ -140,7 +140,7 @@ def test_one_model_of_one_commit_is_not_a_mix(tmp_path):
     done = analyse("--grid", "one", env_extra={"DMREC_RESULTS": str(tmp_path / "results"),
                                                "DMREC_DATA": str(tmp_path / "data")})
     assert done.returncode == 0, done.stderr
-    report = (tmp_path / "results" / "report.md").read_text()
+    report = (tmp_path / "results" / "one_report.md").read_text()
     assert "- results: commit abc1234 (dirty flag not recorded); code hash per model: KAR not recorded" in report
     assert "WARNING" not in report
 
@@ -161,7 +161,7 @@ def test_corrupt_per_user_file_leaves_out_that_trial_only_and_exits_1(tmp_path):
     assert len(named) == 2  # the warning when read, the "left out" line of the summary
     fig3 = pd.read_csv(tmp_path / "figures" / "cu_fig3_sparsity.csv")
     assert (fig3["seeds DMRec-M"] == 1).all() and (fig3["seeds Base"] == 2).all()  # only that trial is missing
-    report = (root / "report.md").read_text()
+    report = (root / "cu_report.md").read_text()
     assert "### Left out (bad data)" in report and str(broken) in report
     assert (root / "tables" / "cu_results.md").is_file() and (root / "tables" / "cu_table2.md").is_file()
 

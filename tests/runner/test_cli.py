@@ -129,24 +129,53 @@ def test_missing_recbole_is_one_line_before_any_trial(data_root, tmp_path):
     assert not list((tmp_path / "results").glob("smoke/trials/*"))
 
 
+ENDLESS_GRID = """# one trial that ends, then one that trains until it is stopped
+blocks:
+  - {datasets: [tiny], models: [lightgcn], seeds: 1, params: {epochs: 2, eval_step: 1}}
+  - {datasets: [tiny], models: [multvae], seeds: 1,
+     params: {epochs: 1000000000, eval_step: 1000000000, stopping_step: 1000000000}}
+"""
+
+
+def endless_grid(folder) -> str:
+    """The path of a grid (store name `endless`) whose second trial never ends by itself."""
+    path = folder / "endless.yaml"
+    path.write_text(ENDLESS_GRID)
+    return str(path)
+
+
+def wait_until_training(process: subprocess.Popen, store_folder, timeout: float = 240) -> None:
+    """Until the first trial is stored and the endless one holds its claim (written before it trains,
+    removed after): whenever the signal then lands, the runner is mid-training, never done."""
+    deadline = time.monotonic() + timeout
+    while not (list(store_folder.glob("trials/*/record.json")) and list(store_folder.glob("claims/*"))):
+        assert process.poll() is None, f"the runner ended before training:\n{process.stderr.read()[-2000:]}"
+        assert time.monotonic() < deadline, f"no trial trained within {timeout:g} s"
+        time.sleep(0.01)
+
+
 def test_ctrl_c_is_one_line_and_resumable(data_root, tmp_path):
     results = tmp_path / "results"
-    process = subprocess.Popen([sys.executable, "-m", "benchmark.run", "--grid", "smoke", "--no-ray", "--seeds", "3"],
-                               cwd=REPO, env=runner_env(data_root, results), stdout=subprocess.PIPE,
+    command = [sys.executable, "-m", "benchmark.run", "--grid", endless_grid(tmp_path), "--no-ray"]
+    process = subprocess.Popen(command, cwd=REPO, env=runner_env(data_root, results), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not list(results.glob("smoke/trials/*/record.json")):
-        assert process.poll() is None and time.monotonic() < deadline
-        time.sleep(0.01)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    try:
+        wait_until_training(process, results / "endless")
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
     assert process.returncode == 130, stderr[-2000:]
-    last = stderr.strip().splitlines()[-1]
-    stored = len(list(results.glob("smoke/trials/*/record.json")))
-    assert last == f"interrupted: {stored} trials stored, rerun the same command to resume"
+    assert stderr.strip().splitlines()[-1] == "interrupted: 1 trials stored, rerun the same command to resume"
+    assert len(list(results.glob("endless/trials/*/record.json"))) == 1
     assert "Traceback" not in stderr and "failed/" not in stderr
-    assert ResultStore("smoke", root=results).claimed_ids() == {}
-    assert not (results / "smoke" / "failed").exists()
+    assert ResultStore("endless", root=results).claimed_ids() == {}
+    assert not list((results / "endless" / "claims").iterdir())
+    assert not (results / "endless" / "failed").exists()
+    again = subprocess.run([*command, "--dry-run"], cwd=REPO, env=runner_env(data_root, results),
+                           capture_output=True, text=True, timeout=60)
+    assert "2 trials in grid 'endless': 1 done, 1 pending" in again.stdout  # the rerun resumes there
 
 
 def test_rerun_stale_replaces_only_stale_records(data_root, tmp_path):

@@ -113,7 +113,7 @@ def test_narrowing(data_root, toy_models, tmp_path):
     assert {(t.model, t.matcher) for t in plain} == {("toy-gen", "none"), ("toy-graph", "none")}
     assert {t.seed for t in expand(path, Narrowing(seeds=1))} == {0}
     assert {t.seed for t in expand(path, Narrowing(seeds=[3, 7]))} == {3, 7}
-    moved = expand(path, Narrowing(datasets=["tiny-notext"]))
+    moved = expand(path, Narrowing(datasets=["tiny-notext"], matchers=["none"]))  # a matcher needs text
     assert {t.dataset for t in moved} == {"tiny-notext"}
     assert moved[0].dataset_version == read_meta("tiny-notext")["version"]
     # --set reaches only the models that declare the key, and overrides the grid's params and sweep

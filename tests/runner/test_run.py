@@ -74,29 +74,38 @@ def test_resume_after_sigkill(data_root, tmp_path):
     assert snapshot(folder) == after
 
 
+DIVERGING_GRID = """# Mult-VAE diverges at this learning rate (a NaN loss fails the trial); LightGCN trains
+blocks:
+  - {datasets: [tiny], models: [multvae], matchers: [none, mddm], seeds: 1,
+     params: {epochs: 4, eval_step: 2, learning_rate: 1.0e+30}}
+  - {datasets: [tiny], models: [lightgcn], seeds: 1, params: {epochs: 2, eval_step: 1}}
+"""
+
+
 def test_failing_trials_are_recorded_and_the_grid_goes_on(data_root, tmp_path):
     results = tmp_path / "results"
-    # tiny-notext has no text vectors: DMRec's matcher needs them, the plain bases do not
-    args = ["--grid", "smoke", "--no-ray", "--seeds", "1", "--datasets", "tiny,tiny-notext"]
+    grid = tmp_path / "diverging.yaml"
+    grid.write_text(DIVERGING_GRID)
+    args = ["--grid", str(grid), "--no-ray"]
     done = run(args, data_root, results)
     assert done.returncode == 1
-    store = ResultStore("smoke", root=results)
-    trials = {t.trial_id: t for t in expand("smoke", Narrowing(seeds=1, datasets=["tiny", "tiny-notext"]))}
+    store = ResultStore("diverging", root=results)
+    trials = {t.trial_id: t for t in expand(str(grid))}
     failed = store.failed_ids()
-    assert {(trials[t].dataset, trials[t].matcher) for t in failed} == {("tiny-notext", "mddm")}
+    assert {trials[t].model for t in failed} == {"multvae"} and len(failed) == 2
     assert store.finished_ids() == set(trials) - failed
     failure = store.read_failed(next(iter(failed)))
-    assert "text vectors" in failure["error"] and "Traceback" in failure["traceback"]
-    assert failure["config"]["dataset"] == "tiny-notext"
+    assert "loss is nan" in failure["error"] and "Traceback" in failure["traceback"]
+    assert failure["config"]["learning_rate"] == 1.0e30
     assert "failed:" in done.stderr and "--retry-failed" in done.stderr
 
-    finished = snapshot(results / "smoke")
+    finished = snapshot(results / "diverging")
     retry = run([*args, "--retry-failed"], data_root, results)
-    assert retry.returncode == 1 and "1 to run" in retry.stdout
-    assert snapshot(results / "smoke") == finished and store.failed_ids() == failed
+    assert retry.returncode == 1 and "2 to run" in retry.stdout
+    assert snapshot(results / "diverging") == finished and store.failed_ids() == failed
 
     dry = run([*args, "--dry-run"], data_root, results)
-    assert dry.returncode == 0 and "1 failed" in dry.stdout and "FAILED" in dry.stdout
+    assert dry.returncode == 0 and "2 failed" in dry.stdout and "FAILED" in dry.stdout
 
 
 def test_bad_command_line_is_a_clear_error(data_root, tmp_path):
