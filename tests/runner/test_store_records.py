@@ -29,10 +29,10 @@ BROKEN = {
     "no seed": (lambda r: r["config"].pop("seed"), "config.seed is missing"),
     "metrics is a string": (lambda r: r.__setitem__("metrics", "good"), "'metrics' is not an object"),
     "metric is text": (lambda r: r["metrics"]["test"].__setitem__("recall@20", "0.3"), "metrics.test.recall@20"),
-    "beta is text": (lambda r: r["config"].__setitem__("beta", "abc"), "config.beta is 'abc'"),
+    "beta is text": (lambda r: r["config"].__setitem__("beta", "abc"), 'config.beta is "abc"'),
     "never validated": (lambda r: r.__setitem__("best_epoch", -1), "best_epoch is -1"),
     "other trial": (lambda r: r.__setitem__("trial_id", "t2"), "is not its folder's name"),
-    "failed status": (lambda r: r.__setitem__("status", "failed"), "status is 'failed'"),
+    "failed status": (lambda r: r.__setitem__("status", "failed"), 'status is "failed"'),
 }
 
 
