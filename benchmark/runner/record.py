@@ -97,7 +97,7 @@ def record_problem(record, trial_id: str) -> str | None:
     """What makes `record` not a valid finished record of `trial_id` (naming the field), or None."""
     if not isinstance(record, dict):
         return "top level is not an object"
-    for check in (_identity_problem, _config_problem, _metrics_problem, _epochs_problem, _parts_problem,
+    for check in (_identity_problem, _config_problem, _parts_problem, _metrics_problem, _epochs_problem,
                   _version_problem):
         problem = check(record, trial_id)
         if problem is not None:
@@ -196,8 +196,9 @@ def failed_problem(content, trial_id: str) -> str | None:
         return f"trial_id {_shown(content.get('trial_id'))} is not its file's name {trial_id!r}"
     if not isinstance(content.get("config"), dict):
         return f"config is {_shown(content.get('config'))}, not an object"
-    return _fields(content, (("error", _str, "a string"), ("failed_at", _str, "a string"),
-                             ("traceback", _str, "a string")), "")
+    identity = (("model", _str, "a string"), ("dataset", _str, "a string"), ("matcher", _optional(_str), "a string"))
+    return _fields(content["config"], identity, "config.") or _fields(
+        content, (("error", _str, "a string"), ("failed_at", _str, "a string"), ("traceback", _str, "a string")), "")
 
 
 # --- reading: check, then upgrade ----------------------------------------------------------------

@@ -465,8 +465,8 @@ def _per_user_bytes(trial_id: str, per_user) -> bytes:
 
 
 def index_row(record: dict) -> dict:
-    config = record.get("config", {})
-    timings = record.get("timings", {})
+    config = record.get("config") or {}
+    timings = record.get("timings") or {}
     beta = config.get("beta")
     row = {
         "trial_id": record["trial_id"], "grid": record["grid"], "model": config.get("model"),
