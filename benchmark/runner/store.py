@@ -238,13 +238,13 @@ class ResultStore:
     def _refuse_outside(self, *paths: Path) -> None:
         for path in paths:
             if not self._inside(path):
-                raise OutsideStore(errno.EXDEV, f"{self.escape(path)}: a symlink out of the results root "
-                                                f"{self.root}; nothing written through it")
+                raise OutsideStore(f"{self.escape(path)}: a symlink out of the results root {self.root}; "
+                                   f"nothing written through it")
 
     # ----- before anything runs
     def check_writable(self) -> None:
         """Create the grid's folder and write a probe file there; StoreUnwritable names the problem."""
-        if not self._inside(self.folder):
+        if self.escape(self.folder) is not None:
             raise StoreUnwritable(f"{self.escape(self.folder)}: a symlink out of the results root {self.root}; "
                                   f"choose another results folder with --results or $DMREC_RESULTS")
         try:
@@ -272,7 +272,9 @@ class ResultStore:
         except OSError as error:
             if error.errno != errno.ELOOP:
                 raise
-            self._report(path, "a symlink, not a claim; left alone")
+            if (str(path), "link") not in _REPORTED:
+                _REPORTED.add((str(path), "link"))
+                _warn(f"{path}: a symlink, not a claim; left alone, and the trial is not trained")
             return None
 
     def claimed_ids(self) -> dict[str, dict]:
@@ -367,15 +369,15 @@ class ResultStore:
         return failed
 
     def read_per_user(self, trial_id: str) -> pd.DataFrame:
-        """The per-user test metrics; KeyError when there are none, InvalidRecord (naming the file and
-        the column) when they are not numbers."""
+        """The per-user test metrics; KeyError (naming the file) when there are none, InvalidRecord
+        (naming the column) when they are not numbers."""
         path = self.per_user_path(trial_id)
         if not self._inside(path) or not path.is_file():
             raise KeyError(f"{path}: no per-user metrics for trial {trial_id} in grid '{self.grid}'")
         frame = pd.read_csv(path)
         problem = per_user_problem(frame)
         if problem is not None:
-            raise InvalidRecord(f"{path}: {problem}")
+            raise InvalidRecord(problem)  # the caller names the file
         return frame
 
     def records(self) -> list[dict]:
