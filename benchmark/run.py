@@ -171,7 +171,11 @@ def summary(grid: Grid, trials: list[Trial], store: ResultStore) -> str:
     index["beta"] = index["beta"].fillna(-1.0)  # groupby drops NaN keys
 
     def cell(values) -> str:
+        if values is None:  # no record holds this metric (e.g. a --set topk without 20)
+            return "-"
         mean, std, n = seed_mean_std(values)
+        if n == 0:
+            return "-"
         return f"{mean:.4f} ± {std:.4f}" if n > 1 else f"{mean:.4f}"
 
     body = []
@@ -182,7 +186,7 @@ def summary(grid: Grid, trials: list[Trial], store: ResultStore) -> str:
         extra = " ".join(f"{a}={values[a]}" for a in axes)
         body.append([values["dataset"], name, values["matcher"], "" if beta < 0 else f"{beta:g}",
                      *([extra] if axes else []), str(len(group)),
-                     cell(group["test_recall@20"]), cell(group["test_ndcg@20"])])
+                     cell(group.get("test_recall@20")), cell(group.get("test_ndcg@20"))])
     header = ["dataset", "model", "matcher", "beta", *(["other"] if axes else []), "seeds", "recall@20", "ndcg@20"]
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]
 

@@ -7,6 +7,10 @@ dataset, matcher) and, inside such a group, by every config key whose value diff
 except `seed` (plus the dataset version, so results on a re-prepared dataset never mix with older
 ones). Those differing keys become the trial's `config_label` ("beta=0.4, formulation=paper"), so no
 table cell or plotted point ever averages two configurations silently.
+
+Records arrive checked and at the current schema version (benchmark.runner.record): every field
+read here has its type, and what a trial's defaults were comes from the record's own `defaults`,
+never from today's config code.
 """
 from __future__ import annotations
 
@@ -56,11 +60,10 @@ def _value_key(value) -> str:
 
 
 def commit_of(record: dict) -> str:
-    """The commit a record's trial ran at, with its dirty flag: 'commit 1b29e6c (clean)'.
-
-    Records older than `provenance` carry only `env.git_commit` and no dirty flag; they say so."""
-    provenance = record.get("provenance") if isinstance(record.get("provenance"), dict) else {}
-    commit = provenance.get("commit") or (record.get("env") or {}).get("git_commit")
+    """The commit a record's trial ran at, with its dirty flag: 'commit 1b29e6c (clean)', or
+    '(dirty flag not recorded)' for records that do not say."""
+    provenance = record.get("provenance") or {}
+    commit = provenance.get("commit")
     dirty = provenance.get("dirty")
     state = "dirty" if dirty else "clean" if dirty is False else "dirty flag not recorded"
     return f"commit {str(commit)[:10] if commit else 'unknown'} ({state})"
@@ -69,7 +72,7 @@ def commit_of(record: dict) -> str:
 def code_hash_of(record: dict) -> str:
     """The short hash of the code that determines the record's model ('not recorded' for old records).
     It is per model: two models' trials of one commit have different hashes."""
-    provenance = record.get("provenance") if isinstance(record.get("provenance"), dict) else {}
+    provenance = record.get("provenance") or {}
     return str(provenance["code_hash"])[:12] if provenance.get("code_hash") else "not recorded"
 
 
@@ -151,22 +154,12 @@ def open_store(grid: str, root: Path | str | None = None):
 def load_grid_results(grid: str, root: Path | str | None = None) -> GridResults:
     """Read every finished record of `grid`; raises NoResults when there is none."""
     store = open_store(grid, root)
-    records, problems = [], []
+    problems = []
     if store.trials_dir.is_dir():  # a record.json the store does not count as finished is damaged
         stored = {d.name for d in store.trials_dir.iterdir() if store.record_path(d.name).is_file()}
         problems += [f"{store.record_path(t)}: not a valid finished record (the warning above says why); left out"
                      for t in sorted(stored - store.finished_ids())]
-    for record in store.records():
-        if record is None or record.get("status", "finished") != "finished":
-            continue
-        config = record.get("config")
-        missing = [k for k in ("model", "dataset", "seed") if not isinstance(config, dict) or k not in config]
-        if missing:
-            line = f"{store.record_path(record.get('trial_id', '?'))}: config has no {', '.join(missing)}; left out"
-            problems.append(line)
-            print(f"warning: {line}", file=sys.stderr)
-            continue
-        records.append(record)
+    records = store.records()  # checked by the store: model, dataset and seed are there
     if not records:
         where = root_or_default(root) / grid
         raise NoResults(f"no finished trials in {where}/; run python -m benchmark.run --grid {grid}")
@@ -259,6 +252,7 @@ def trial_row(record: dict) -> dict:
     row["capped_at"] = epoch_cap(record)
     row["code_version"] = code_version(record)
     row["_config"] = {**record["config"], "dataset_version": record.get("dataset_version")}
+    row["_defaults"] = record["defaults"]
     return row
 
 
@@ -287,18 +281,14 @@ def _short(value) -> str:
     return str(value)
 
 
-def default_value(model: str, dataset: str, matcher: str, key: str):
-    """The value `key` takes when a grid does not set it (benchmark.runner.config.resolve), or raise LookupError."""
-    from benchmark.runner.config import ConfigError, resolve
-
-    try:
-        layer = {"matcher": matcher} if matcher != "none" else {}
-        resolved = resolve(model, dataset, layer)
-    except (ConfigError, KeyError, ImportError, OSError, ValueError) as error:
-        raise LookupError(f"cannot resolve the default {key} of {model}/{matcher} on {dataset}: {error}") from None
-    if key not in resolved:
-        raise LookupError(f"{model} declares no '{key}'")
-    return resolved[key]
+def recorded_default(defaults: dict, key: str):
+    """The value `key` took at the model's defaults, as the record's `defaults` say; LookupError when they do not."""
+    model = defaults.get("model")
+    if model is None:
+        raise LookupError(f"the record holds no defaults ({defaults.get('error', 'not recorded')})")
+    if key not in model:
+        raise LookupError(f"{model.get('model')} declares no '{key}'")
+    return model[key]
 
 
 def _same(a, b) -> bool:
@@ -310,28 +300,43 @@ def _same(a, b) -> bool:
 def select_defaults(trials: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Keep, per (model, dataset, matcher), the trials at the model's default `beta` when a grid sweeps it.
 
-    Rule: if the group's configs differ in `beta`, keep the trials whose beta equals the value
-    `benchmark.runner.config.resolve(model, dataset, {matcher})` gives; if that cannot be resolved or no
-    trial has it, keep every config (each becomes its own labelled row) and say so in a note.
-    Labels are then recomputed over what is kept, so a single remaining config has no label.
+    Rule: if the group's configs differ in `beta`, keep the trials whose beta equals the default
+    their own record names (`defaults.model.beta`: the config of that model, dataset and matcher with
+    nothing set by a grid); if no record names one or no trial has it, keep every config (each
+    becomes its own labelled row) and say so in a note. Labels are then recomputed over what is
+    kept, so a single remaining config has no label.
     """
     kept, notes = [], []
     for (model, dataset, matcher), group in trials.groupby(list(IDENTITY), sort=False):
         if SWEEP_KEY in varying_keys(list(group["_config"])):
-            try:
-                default = default_value(model, dataset, matcher, SWEEP_KEY)
-                chosen = group[[_same(c.get(SWEEP_KEY), default) for c in group["_config"]]]
-                if chosen.empty:
-                    notes.append(f"{model_label(model)} {variant_label(matcher)} on {dataset}: no trial at the default "
-                                 f"{SWEEP_KEY}={_short(default)}; every {SWEEP_KEY} is shown as its own row")
-                else:
-                    group = chosen
-            except LookupError as error:
-                notes.append(f"{model_label(model)} {variant_label(matcher)} on {dataset}: several {SWEEP_KEY} values "
-                             f"and no resolvable default ({error}); each is shown as its own row")
+            group, note = _at_default(group)
+            if note:
+                notes.append(f"{model_label(model)} {variant_label(matcher)} on {dataset}: {note}")
         kept.append(group)
     selected = pd.concat(kept) if kept else trials.iloc[:0]
     return label_configs(selected), notes
+
+
+def _at_default(group: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """The trials of one group at their recorded default `beta`, or the whole group and a note why not."""
+    defaults, at_default = [], []
+    for config, recorded in zip(group["_config"], group["_defaults"], strict=True):
+        try:
+            default = recorded_default(recorded, SWEEP_KEY)
+        except LookupError as error:
+            at_default.append(False)
+            problem = error
+            continue
+        defaults.append(default)
+        at_default.append(_same(config.get(SWEEP_KEY), default))
+    if not defaults:
+        return group, (f"several {SWEEP_KEY} values and no recorded default ({problem}); "
+                       f"each is shown as its own row")
+    chosen = group[at_default]
+    if chosen.empty:
+        shown = ", ".join(sorted({_short(d) for d in defaults}))
+        return group, f"no trial at the default {SWEEP_KEY}={shown}; every {SWEEP_KEY} is shown as its own row"
+    return chosen, None
 
 
 def environment_summary(results: GridResults) -> dict[str, list[str]]:

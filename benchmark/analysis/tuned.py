@@ -44,9 +44,10 @@ def search_budget(grid: str, root: Path) -> pd.DataFrame:
     Recall@20 (NaN for a failed sample) and seconds."""
     store = open_store(f"{grid}{SEARCH_SUFFIX}", root)
     rows = []
-    for record in store.records():
-        config = record["config"]
-        search = record.get("search") or {}
+    for record in store.records():  # checked by the store: a sample's fields have their types
+        config, search = record["config"], record.get("search")
+        if search is None:  # not a tuning sample
+            continue
         rows.append({"dataset": config["dataset"], "model": config["model"], "matcher": config.get("matcher") or "none",
                      "started_at": str(search.get("started_at", record.get("finished_at", ""))),
                      "trial_id": record["trial_id"],
@@ -58,7 +59,7 @@ def search_budget(grid: str, root: Path) -> pd.DataFrame:
             failed = store.read_failed(trial_id)
         except KeyError:
             continue
-        config = failed.get("config") or {}
+        config = failed["config"]
         rows.append({"dataset": config.get("dataset"), "model": config.get("model"),
                      "matcher": config.get("matcher") or "none", "started_at": str(failed.get("failed_at", "")),
                      "trial_id": trial_id, "best_valid_recall@20": math.nan, "seconds": 0.0, "ended": "failed"})

@@ -2,7 +2,8 @@
 
     results/<grid>/trials/<trial_id>/record.json      the finished record (train_and_evaluate's dict
                                                       minus "per_user", plus trial_id, grid, status,
-                                                      finished_at); checked by `record_problem` on read
+                                                      finished_at, and the schema's `schema` and
+                                                      `defaults`: benchmark.runner.record)
     results/<grid>/trials/<trial_id>/per_user.csv.gz  per-user test metrics
     results/<grid>/failed/<trial_id>.json             a failed attempt: config, error, traceback
     results/<grid>/claims/<trial_id>                  the claim of the process training it (see `Claim`)
@@ -11,8 +12,15 @@
 Every file is written to a temporary name and moved into place with `os.replace`, and a trial's
 record is written last, so a process killed at any instant leaves either a complete trial or no
 finished record at all. A record is the only proof that a trial finished, and only a record that
-passes the schema check counts: an invalid one is reported once, counts as not finished, and a rerun
-replaces it. Records are strict JSON (no NaN). Every file is 0644, like the prepared datasets.
+passes the schema check (`benchmark.runner.record.record_problem`) counts: an invalid one is
+reported once, counts as not finished, and a rerun replaces it. Readers get every record upgraded to
+the current schema version. Records are strict JSON (no NaN). Every file is 0644, like the prepared
+datasets.
+
+The store stays inside its root: an entry (the grid's folder, a trial folder, a record, a per-user
+file, a claim, `failed/` or a failure, the index) that is a symlink leading out of the results root
+is named once on stderr and left alone: never read, written through, replaced or deleted; a trial
+behind one counts as not finished, and storing it fails with `OutsideStore`.
 
 A trial being trained holds a claim: the claim file carries an fcntl lock held by the training
 process for as long as it lives, so two runners (or two shards) never train the same trial, and the
@@ -21,6 +29,7 @@ experiment folders.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import gzip
 import json
@@ -37,6 +46,10 @@ import pandas as pd
 
 from benchmark.core.atomic import FILE_MODE, atomic_write
 from benchmark.core.paths import results_root
+from benchmark.runner.record import InvalidRecord, checked, failed_problem, per_user_problem, record_problem, stamped
+
+__all__ = ["Claim", "InvalidRecord", "OutsideStore", "RecordExists", "ResultStore", "StoreUnwritable",
+           "claim_holder", "index_frame", "index_row", "record_problem", "utc_now"]
 
 PER_USER_COLUMNS = ("user", "n_train", "recall@5", "ndcg@5", "recall@10", "ndcg@10", "recall@20", "ndcg@20")
 INDEX_LEADING = ("trial_id", "grid", "model", "dataset", "matcher", "formulation", "seed", "beta",
@@ -52,61 +65,12 @@ class RecordExists(FileExistsError):
     """A finished record is already stored for this trial (rerun with force to replace it)."""
 
 
-class InvalidRecord(ValueError):
-    """A record that breaks the schema (on write: it is never stored; on read: it counts as not finished)."""
-
-
 class StoreUnwritable(RuntimeError):
     """The results folder cannot be written at all: going on with the grid would only lose trials."""
 
 
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def record_problem(record, trial_id: str) -> str | None:
-    """What makes `record` not a valid finished record of `trial_id`, or None when it is one."""
-    if not isinstance(record, dict):
-        return "top level is not an object"
-    if record.get("trial_id") != trial_id:
-        return f"trial_id {record.get('trial_id')!r} is not its folder's name {trial_id!r}"
-    if record.get("status") != "finished":
-        return f"status is {record.get('status')!r}, not 'finished'"
-    if not isinstance(record.get("grid"), str):
-        return "'grid' is missing or not a string"
-    config = record.get("config")
-    if not isinstance(config, dict):
-        return "'config' is not an object"
-    for key, kind, test in (("model", "a string", lambda v: isinstance(v, str)),
-                            ("dataset", "a string", lambda v: isinstance(v, str)), ("seed", "an integer", _int)):
-        if not test(config.get(key)):
-            return f"config.{key} is missing or not {kind}"
-    if config.get("beta") is not None and not _number(config["beta"]):
-        return f"config.beta is {config['beta']!r}, not a number"
-    metrics = record.get("metrics")
-    if not isinstance(metrics, dict) or not isinstance(metrics.get("test"), dict):
-        return "'metrics' is not an object with a 'test' object"
-    for split, values in metrics.items():
-        if not isinstance(values, dict):
-            return f"metrics.{split} is not an object"
-        for name, value in values.items():
-            if not _number(value):
-                return f"metrics.{split}.{name} is {value!r}, not a finite number"
-    if not _int(record.get("best_epoch")) or record["best_epoch"] < 1:
-        return f"best_epoch is {record.get('best_epoch')!r}, not an epoch >= 1 (no validation ran)"
-    epochs_run = record.get("epochs_run")
-    if epochs_run is not None and (not _int(epochs_run) or epochs_run < record["best_epoch"]):
-        return f"epochs_run is {record.get('epochs_run')!r}, not an integer >= best_epoch"
-    for key, kind in (("curve", list), ("timings", dict), ("env", dict), ("provenance", dict)):
-        if record.get(key) is not None and not isinstance(record[key], kind):
-            return f"'{key}' is not {'a list' if kind is list else 'an object'}"
-    if not isinstance(record.get("finished_at", ""), str):
-        return "'finished_at' is not a string"
-    return None
+class OutsideStore(OSError):
+    """A store entry is a symlink that leads out of the results root: nothing is written through it."""
 
 
 def _refuse_constant(name: str):
@@ -162,7 +126,7 @@ class Claim:
         """The claim, or None while another live process holds it."""
         path.parent.mkdir(parents=True, exist_ok=True)
         while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)  # never through a link
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -197,8 +161,8 @@ class Claim:
 def claim_holder(path: Path) -> dict | None:
     """Who holds the claim at `path` (pid, host, started_at), or None when no live process does."""
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:  # gone, or a symlink: no claim
         return None
     try:
         try:
@@ -240,9 +204,49 @@ class ResultStore:
     def claim_path(self, trial_id: str) -> Path:
         return self.claims_dir / trial_id
 
+    # ----- staying inside the root
+    def escape(self, path: Path) -> Path | None:
+        """The first entry on the way from the root to `path` that leads out of the root (a symlink to
+        somewhere else, or a loop), or None when `path` stays inside."""
+        try:
+            parts = Path(path).relative_to(self.root).parts
+        except ValueError:
+            return Path(path)
+        current = self.root
+        for part in parts:
+            current = current / part
+            try:
+                inside = current.resolve().is_relative_to(self.root)
+            except (OSError, RuntimeError):  # a symlink loop
+                inside = False
+            if not inside:
+                return current
+        return None
+
+    def _inside(self, path: Path) -> bool:
+        """Whether `path` stays inside the root; when it does not, the entry that leads out is named once."""
+        entry = self.escape(path)
+        if entry is None:
+            return True
+        key = (str(entry), "outside")
+        if key not in _REPORTED:
+            _REPORTED.add(key)
+            _warn(f"{entry}: a symlink out of the results root {self.root}; left alone (the store never reads, "
+                  f"writes or deletes through it, and a trial behind it counts as not finished)")
+        return False
+
+    def _refuse_outside(self, *paths: Path) -> None:
+        for path in paths:
+            if not self._inside(path):
+                raise OutsideStore(f"{self.escape(path)}: a symlink out of the results root {self.root}; "
+                                   f"nothing written through it")
+
     # ----- before anything runs
     def check_writable(self) -> None:
         """Create the grid's folder and write a probe file there; StoreUnwritable names the problem."""
+        if self.escape(self.folder) is not None:
+            raise StoreUnwritable(f"{self.escape(self.folder)}: a symlink out of the results root {self.root}; "
+                                  f"choose another results folder with --results or $DMREC_RESULTS")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             probe = self.folder / f".probe-{os.getpid()}"
@@ -258,16 +262,28 @@ class ResultStore:
 
     # ----- claims
     def claim(self, trial_id: str) -> Claim | None:
-        """Hold trial `trial_id` for training, or None while another live runner holds it."""
-        return Claim.take(self.claim_path(trial_id))
+        """Hold trial `trial_id` for training, or None while another live runner holds it (or its claim
+        file is a symlink: named once, left alone, and the trial is not trained)."""
+        path = self.claim_path(trial_id)
+        if not self._inside(path):
+            return None
+        try:
+            return Claim.take(path)
+        except OSError as error:
+            if error.errno != errno.ELOOP:
+                raise
+            if (str(path), "link") not in _REPORTED:
+                _REPORTED.add((str(path), "link"))
+                _warn(f"{path}: a symlink, not a claim; left alone, and the trial is not trained")
+            return None
 
     def claimed_ids(self) -> dict[str, dict]:
         """Trials held by a live process right now -> who holds them (pid, host, started_at)."""
-        if not self.claims_dir.is_dir():
+        if not self._inside(self.claims_dir) or not self.claims_dir.is_dir():
             return {}
         held = {}
         for path in self.claims_dir.iterdir():
-            holder = claim_holder(path)
+            holder = claim_holder(path) if self._inside(path) else None
             if holder is not None:
                 held[path.name] = holder
         return held
@@ -284,8 +300,10 @@ class ResultStore:
             _warn(f"{path}: {problem}; the trial counts as not finished and a rerun replaces it")
 
     def _load_json(self, path: Path) -> dict | None:
-        """The parsed file, or None (reported once) when it is truncated, huge, not UTF-8, deeply
-        nested, non-strict JSON or otherwise unreadable."""
+        """The parsed file, or None (reported once) when it leads out of the root, is truncated, huge,
+        not UTF-8, deeply nested, non-strict JSON or otherwise unreadable."""
+        if not self._inside(path):
+            return None
         try:
             with open(path, "rb") as handle:
                 data = handle.read(MAX_RECORD_BYTES + 1)
@@ -308,23 +326,33 @@ class ResultStore:
         record = self._load_json(path)
         if record is None:
             return None
-        problem = record_problem(record, trial_id)
-        if problem is not None:
+        try:
+            return checked(record, trial_id)
+        except InvalidRecord as problem:
             self._report(path, f"not a valid finished record ({problem})")
             return None
-        return record
 
     def finished_ids(self) -> set[str]:
-        if not self.trials_dir.is_dir():
+        if not self._inside(self.trials_dir) or not self.trials_dir.is_dir():
             return set()
         return {d.name for d in self.trials_dir.iterdir()
-                if (d / "record.json").is_file() and self._finished_record(d.name) is not None}
+                if self._inside(d) and (d / "record.json").is_file() and self._finished_record(d.name) is not None}
+
+    def _failure(self, trial_id: str) -> dict | None:
+        path = self.failed_path(trial_id)
+        failed = self._load_json(path)
+        problem = failed_problem(failed, trial_id) if failed is not None else None
+        if problem is not None:
+            self._report(path, f"not a valid failure record ({problem})")
+            return None
+        return failed
 
     def failed_ids(self) -> set[str]:
-        """Trials whose last attempt failed and that have no finished record."""
-        if not self.failed_dir.is_dir():
+        """Trials whose last attempt failed (with a valid failure record) and that have no finished record."""
+        if not self._inside(self.failed_dir) or not self.failed_dir.is_dir():
             return set()
-        failed = {p.stem for p in self.failed_dir.glob("*.json") if not p.name.startswith(".")}
+        failed = {p.stem for p in self.failed_dir.glob("*.json")
+                  if not p.name.startswith(".") and self._failure(p.stem) is not None}
         return {t for t in failed if self._finished_record(t) is None}
 
     def read_record(self, trial_id: str) -> dict:
@@ -335,19 +363,25 @@ class ResultStore:
         return record
 
     def read_failed(self, trial_id: str) -> dict:
-        failed = self._load_json(self.failed_path(trial_id))
+        failed = self._failure(trial_id)
         if failed is None:
             raise KeyError(f"{self.failed_path(trial_id)}: no failure record for trial {trial_id}")
         return failed
 
     def read_per_user(self, trial_id: str) -> pd.DataFrame:
+        """The per-user test metrics; KeyError (naming the file) when there are none, InvalidRecord
+        (naming the column) when they are not numbers."""
         path = self.per_user_path(trial_id)
-        if not path.is_file():
+        if not self._inside(path) or not path.is_file():
             raise KeyError(f"{path}: no per-user metrics for trial {trial_id} in grid '{self.grid}'")
-        return pd.read_csv(path)
+        frame = pd.read_csv(path)
+        problem = per_user_problem(frame)
+        if problem is not None:
+            raise InvalidRecord(problem)  # the caller names the file
+        return frame
 
     def records(self) -> list[dict]:
-        """Every valid finished record (invalid ones are reported once and skipped)."""
+        """Every valid finished record, at the current schema version (invalid ones are reported once and skipped)."""
         records = (self._finished_record(t) for t in sorted(self.finished_ids()))
         return [r for r in records if r is not None]
 
@@ -356,9 +390,10 @@ class ResultStore:
         """Store a finished trial: per-user file first, record last (the record marks completion).
 
         Raises `RecordExists` when a finished record is already stored, unless `force`;
-        `InvalidRecord` (nothing written) when the record breaks the schema or holds NaN/inf."""
+        `InvalidRecord` (nothing written) when the record breaks the schema or holds NaN/inf;
+        `OutsideStore` (nothing written) when the trial's folder or files lead out of the root."""
         folder = self.trials_dir / trial_id
-        stored = {k: v for k, v in record.items() if k != "per_user"}
+        stored = stamped({k: v for k, v in record.items() if k != "per_user"})
         stored.update({"trial_id": trial_id, "grid": self.grid, "status": "finished", "finished_at": utc_now()})
         try:
             record_bytes = _strict_json(stored)
@@ -367,27 +402,24 @@ class ResultStore:
         problem = record_problem(json.loads(record_bytes), trial_id)
         if problem is not None:
             raise InvalidRecord(f"trial {trial_id}: {problem}; nothing stored")
+        self._refuse_outside(folder / ".lock", self.per_user_path(trial_id), self.record_path(trial_id))
         with _locked(folder / ".lock"):
             if not force and self._finished_record(trial_id) is not None:
                 raise RecordExists(f"{self.record_path(trial_id)}: trial {trial_id} already has a finished record")
             for stale in folder.glob(".*.tmp"):  # left by a writer that was killed mid-write
-                stale.unlink(missing_ok=True)
-            per_user = record.get("per_user")
-            if per_user is not None:
-                frame = pd.DataFrame(per_user)
-                missing = [c for c in ("user", "n_train") if c not in frame.columns]
-                if missing:
-                    raise ValueError(f"trial {trial_id}: per_user lacks columns {missing}")
-                columns = [c for c in PER_USER_COLUMNS if c in frame.columns]
-                columns += [c for c in frame.columns if c not in columns]
-                # a fixed gzip mtime: the same metrics give the same bytes
-                data = frame[columns].to_csv(index=False).encode()
-                atomic_write(self.per_user_path(trial_id), gzip.compress(data, mtime=0))
+                if not stale.is_symlink():
+                    stale.unlink(missing_ok=True)
+            if record.get("per_user") is not None:
+                atomic_write(self.per_user_path(trial_id), _per_user_bytes(trial_id, record["per_user"]))
             atomic_write(self.record_path(trial_id), record_bytes)
-        self.failed_path(trial_id).unlink(missing_ok=True)  # superseded by the finished record
+        if self._inside(self.failed_path(trial_id)):
+            self.failed_path(trial_id).unlink(missing_ok=True)  # superseded by the finished record
 
     def write_failed(self, trial_id: str, config: dict, error: BaseException | str, tb: str = "") -> None:
-        """Record a failed attempt; a finished record of the same trial is never touched."""
+        """Record a failed attempt; a finished record of the same trial is never touched, and nothing is
+        written where `failed/` or the file leads out of the root (named once on stderr)."""
+        if not self._inside(self.failed_path(trial_id)):
+            return
         message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         content = {"trial_id": trial_id, "grid": self.grid, "status": "failed", "config": dict(config),
                    "error": message, "traceback": tb, "failed_at": utc_now()}
@@ -399,7 +431,10 @@ class ResultStore:
 
     # ----- the index
     def rebuild_index(self) -> None:
-        """Rewrite index.csv from the finished records (atomic; serialised by a lock)."""
+        """Rewrite index.csv from the finished records (atomic; serialised by a lock); left alone when
+        it or its lock leads out of the root."""
+        if not (self._inside(self.index_path) and self._inside(self.folder / ".index.lock")):
+            return
         with _locked(self.folder / ".index.lock"):
             frame = index_frame(self.records())
             atomic_write(self.index_path, frame.to_csv(index=False).encode())
@@ -407,6 +442,8 @@ class ResultStore:
     def index(self) -> pd.DataFrame:
         """One row per finished trial; rebuilt first when index.csv does not match the records."""
         finished = self.finished_ids()
+        if not self._inside(self.index_path):
+            return index_frame(self.records())
         if self.index_path.is_file():
             try:
                 frame = pd.read_csv(self.index_path)
@@ -418,9 +455,20 @@ class ResultStore:
         return pd.read_csv(self.index_path)
 
 
+def _per_user_bytes(trial_id: str, per_user) -> bytes:
+    """The per-user file's bytes: known columns first, gzip with a fixed mtime (same metrics, same bytes)."""
+    frame = pd.DataFrame(per_user)
+    missing = [c for c in ("user", "n_train") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"trial {trial_id}: per_user lacks columns {missing}")
+    columns = [c for c in PER_USER_COLUMNS if c in frame.columns]
+    columns += [c for c in frame.columns if c not in columns]
+    return gzip.compress(frame[columns].to_csv(index=False).encode(), mtime=0)
+
+
 def index_row(record: dict) -> dict:
-    config = record.get("config", {})
-    timings = record.get("timings", {})
+    config = record.get("config") or {}
+    timings = record.get("timings") or {}
     beta = config.get("beta")
     row = {
         "trial_id": record["trial_id"], "grid": record["grid"], "model": config.get("model"),

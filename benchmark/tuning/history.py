@@ -4,6 +4,8 @@ A stored sample counts for a cell when its config is the cell's base config with
 keys changed, each to a value inside the current search space, on the same dataset version; so
 a rerun resumes where the last one stopped, and a sample of an older base config or an older
 range is left alone (it still sits in the store). Failed samples count too: they spent budget.
+Samples are read through the store, so every field used here has been checked
+(benchmark.runner.record); a record or failure of another shape is named once and left out.
 """
 from __future__ import annotations
 
@@ -48,26 +50,30 @@ def sampled_values(cell: Cell, config: dict, space: dict[str, SearchRange]) -> d
     return values if all(inside(values[k], space[k]) for k in space) else None
 
 
+def stored_sample(cell: Cell, record: dict, space: dict[str, SearchRange]) -> StoredSample | None:
+    """The sample a checked finished record is of `cell`, or None (another cell, range or dataset
+    version, or not a tuning sample at all)."""
+    search = record.get("search")
+    values = sampled_values(cell, record["config"], space)
+    if search is None or values is None or record.get("dataset_version") != cell.dataset_version:
+        return None
+    curve = tuple(float(row.get(SELECTION_METRIC, 0.0)) for row in record.get("curve") or [])
+    score = float(record["metrics"]["valid"].get(SELECTION_METRIC, 0.0))
+    seconds = float((record.get("timings") or {}).get("total_s", 0.0))
+    return StoredSample(record["trial_id"], values, score, curve, search.get("ended"), seconds,
+                        str(search.get("started_at", record.get("finished_at", ""))))
+
+
 def cell_samples(store: ResultStore, cell: Cell) -> list[StoredSample]:
     """Every stored sample of `cell` (finished and failed), in the order they started."""
     space = cell.space()
-    samples = []
-    for record in store.records():
-        values = sampled_values(cell, record["config"], space)
-        if values is None or record.get("dataset_version") != cell.dataset_version:
-            continue
-        search = record.get("search") or {}
-        curve = tuple(float(row.get(SELECTION_METRIC, 0.0)) for row in record.get("curve") or [])
-        score = float(record["metrics"]["valid"].get(SELECTION_METRIC, 0.0))
-        seconds = float((record.get("timings") or {}).get("total_s", 0.0))
-        samples.append(StoredSample(record["trial_id"], values, score, curve, search.get("ended"), seconds,
-                                    str(search.get("started_at", record.get("finished_at", "")))))
+    samples = [s for s in (stored_sample(cell, record, space) for record in store.records()) if s is not None]
     for trial_id in sorted(store.failed_ids()):
         try:
             failed = store.read_failed(trial_id)
         except KeyError:
             continue
-        values = sampled_values(cell, failed.get("config") or {}, space)
+        values = sampled_values(cell, failed["config"], space)
         if values is not None:
             samples.append(StoredSample(trial_id, values, None, (), "failed", 0.0, str(failed.get("failed_at", ""))))
     return sorted(samples, key=lambda s: (s.started_at, s.trial_id))

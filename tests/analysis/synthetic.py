@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmark.runner.config import resolve
 from benchmark.runner.store import ResultStore
 
 METRICS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10", "recall@20", "ndcg@20")
@@ -35,6 +36,11 @@ def write_trial(root: Path, grid: str, record: dict, per_user: pd.DataFrame | No
         with_users = {**record, "per_user": per_user.to_dict("list")} if per_user is not None else record
         store.write_finished(record["trial_id"], with_users, force=True)
     return record["trial_id"]
+
+
+def default_beta(model: str, dataset: str, matcher: str):
+    """The beta today's model yaml leaves a (model, dataset, matcher) at: what a record written now says."""
+    return resolve(model, dataset, {"matcher": matcher})["beta"]
 
 
 def _noise(config: dict, scale: float) -> float:
@@ -64,7 +70,7 @@ def make_record(config: dict, recall20: float, dataset_version: str = "v1", post
         "best_epoch": best, "epochs_run": epochs[-1], "curve": curve, "posterior": posterior,
         "timings": {"setup_s": 1.0, "train_s": 0.5 * epochs[-1], "valid_s": 1.0, "test_s": 0.1,
                     "total_s": 2.1 + 0.5 * epochs[-1], "s_per_epoch": 0.5},
-        "env": ENV,
+        "env": ENV, "provenance": {"commit": ENV["git_commit"], "dirty": None},
     }
 
 

@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.analysis.records import default_value
 from benchmark.data.layout import read_meta
-from tests.analysis.synthetic import build_store, make_record, write_trial
+from tests.analysis.synthetic import build_store, default_beta, make_record, write_trial
 from tests.fixtures import prepare_tiny
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +37,7 @@ def analyse(*args):
 def store(workspace, grid, **kwargs):
     versions = {name: read_meta(name)["version"] for name in ("amazon", "tiny")}
     return build_store(workspace / "results", grid, versions=versions,
-                       default_beta=lambda model, dataset, matcher: default_value(model, dataset, matcher, "beta"),
+                       default_beta=default_beta,
                        **kwargs)
 
 

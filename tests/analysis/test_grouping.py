@@ -4,12 +4,13 @@ import json
 import numpy as np
 
 from benchmark.analysis.fig3_sparsity import assign_groups, group_edges, group_ranges
-from benchmark.analysis.records import default_value, load_grid_results, select_defaults
+from benchmark.analysis.records import load_grid_results, select_defaults
 from benchmark.analysis.report import _counts_line, counted_failures
 from benchmark.data.layout import read_meta
 from benchmark.runner.grid import trial_id_of
+from benchmark.runner.record import SCHEMA_VERSION, defaults_of
 from benchmark.runner.store import ResultStore
-from tests.analysis.synthetic import make_record, write_trial
+from tests.analysis.synthetic import default_beta, make_record, write_trial
 from tests.fixtures import prepare_tiny
 
 
@@ -85,7 +86,7 @@ def test_records_of_an_older_dataset_version_are_superseded(tmp_path, monkeypatc
 
 
 def test_table2_keeps_the_default_beta_of_a_sweep(tmp_path):
-    default = default_value("multvae", "tiny", "mddm", "beta")  # what the model's yaml leaves it at
+    default = default_beta("multvae", "tiny", "mddm")  # what the model's yaml leaves it at
     other = 0.7 if default != 0.7 else 0.3
     common = {"model": "multvae", "dataset": "tiny", "matcher": "mddm"}
     _write(tmp_path, "g", [({**common, "seed": s, "beta": b}, 0.1) for s in (1, 2) for b in (default, other)])
@@ -93,6 +94,19 @@ def test_table2_keeps_the_default_beta_of_a_sweep(tmp_path):
     assert len(kept) == 2 and notes == []
     assert [c["beta"] for c in kept["_config"]] == [default, default]
     assert set(kept["config_label"]) == {""}
+
+
+def test_table2_keeps_the_default_beta_its_records_name_not_todays(tmp_path):
+    """Records written when the default was 0.7: their own defaults choose, whatever today's yaml says."""
+    common = {"model": "multvae", "dataset": "tiny", "matcher": "mddm"}
+    for seed in (1, 2):
+        for beta in (0.3, 0.7):
+            config = {**common, "seed": seed, "beta": beta}
+            defaults = defaults_of(config)
+            defaults["model"]["beta"] = 0.7
+            write_trial(tmp_path, "g", {**make_record(config, 0.1), "schema": SCHEMA_VERSION, "defaults": defaults})
+    kept, notes = select_defaults(load_grid_results("g", tmp_path).trials)
+    assert [c["beta"] for c in kept["_config"]] == [0.7, 0.7] and notes == []
 
 
 def test_unresolvable_default_keeps_every_config_as_its_own_row(tmp_path):

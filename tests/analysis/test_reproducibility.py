@@ -11,6 +11,7 @@ import pytest
 
 from benchmark.analysis import reproducibility as repro
 from benchmark.runner.config import resolve
+from benchmark.runner.record import defaults_of, stamped
 from tests.analysis.synthetic import make_record, write_trial
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,7 +29,12 @@ def released_config(model: str, seed: int, dataset: str = "amazon", **changes) -
 def record(config: dict, values: tuple, version: str = "v1", finished_at: str = "2026-11-24T12:00:00Z") -> dict:
     metrics = dict(zip(repro.METRICS, values, strict=True))
     made = make_record(config, values[1], dataset_version=version, metrics=metrics)
-    return {**made, "finished_at": finished_at, "provenance": {"commit": "0123456789abcdef", "dirty": False}}
+    return stamped({**made, "finished_at": finished_at, "provenance": {"commit": "0123456789abcdef", "dirty": False}})
+
+
+def settings(config: dict, defaults: dict | None = None) -> str:
+    """The settings of a record holding `config` and the defaults its code resolved (today's, unless given)."""
+    return repro.describe_settings(config, defaults_of(config) if defaults is None else defaults)
 
 
 def cell(frame, base: str, settings: str, metric: str, dataset: str = "amazon") -> dict:
@@ -53,29 +59,36 @@ def store(tmp_path):
 
 
 def test_settings_are_the_difference_to_the_preset():
-    assert repro.describe_settings(released_config("ldiffrec", 3)) == "released"
-    assert repro.describe_settings(released_config("ldiffrec", 0, learning_rate=0.0001)) == \
-        "released + learning_rate=0.0001"
+    assert settings(released_config("ldiffrec", 3)) == "released"
+    assert settings(released_config("ldiffrec", 0, learning_rate=0.0001)) == "released + learning_rate=0.0001"
     two = released_config("cvga", 0, weight_decay=0.01, weight_init="xavier")
-    assert repro.describe_settings(two) == "released + weight_decay=0.01 + weight_init=xavier"
-    assert repro.describe_settings({**resolve("multvae", "amazon", {"seed": 0})}) == "defaults"
+    assert settings(two) == "released + weight_decay=0.01 + weight_init=xavier"
+    assert settings({**resolve("multvae", "amazon", {"seed": 0})}) == "defaults"
 
 
-def test_a_key_unknown_to_todays_config_is_shown_from_the_record():
+def test_a_key_the_recorded_defaults_lack_is_shown_from_the_record():
     newer = released_config("ldiffrec", 0, float64_loss_weights_of_the_future=True, schedule_x={"a": [1, 2]})
-    assert repro.describe_settings(newer) == \
-        'released + float64_loss_weights_of_the_future=true + schedule_x={"a": [1, 2]}'
+    assert settings(newer) == 'released + float64_loss_weights_of_the_future=true + schedule_x={"a": [1, 2]}'
+
+
+def test_settings_come_from_the_recorded_defaults_not_todays():
+    """A record whose code had another preset value: compared with its own defaults, it ran its preset."""
+    config = released_config("ldiffrec", 0, learning_rate=0.0001)
+    defaults = defaults_of(config)
+    defaults["preset"]["learning_rate"] = 0.0001  # what the preset said when the record was written
+    assert settings(config, defaults) == "released"
 
 
 def test_a_key_the_record_lacks_counts_only_where_the_preset_changes_it():
-    older = released_config("ldiffrec", 0)
+    full = released_config("ldiffrec", 0)
+    older = dict(full)
     del older["learning_rate"]  # the preset leaves it at the default: assumed run at the default
-    assert repro.describe_settings(older) == "released"
+    assert settings(older, defaults_of(full)) == "released"
     del older["weight_init"]    # the preset changes it: older code cannot have done what it asks
-    assert repro.describe_settings(older) == "released + weight_init=(not recorded)"
+    assert settings(older, defaults_of(full)) == "released + weight_init=(not recorded)"
     gone = {**released_config("ldiffrec", 0), "preset": "no_such_preset"}
-    assert repro.describe_settings(gone).startswith("no_such_preset (not resolvable today")
-    assert repro.describe_settings({**gone, "model": "no_such_model"}).startswith("no_such_preset (not resolvable")
+    assert settings(gone).startswith("no_such_preset (not resolvable: ")
+    assert settings({**gone, "model": "no_such_model"}).startswith("no_such_preset (not resolvable: ")
 
 
 def test_paper_values_of_all_four_metrics():
@@ -171,7 +184,7 @@ def test_a_setting_is_compared_with_the_nearest_run_setting_it_extends():
     row = page.split(f"| {both} |")[1].split("\n")[0]
     assert row.rsplit("|", 3)[1].strip() == "released + weight_decay=0.01"  # the "change against" column
     assert "| released + dropout=0.1 + learning_rate=0.01 | 0 | 0.0900 (-12.6% ✗); -10.0% on seed 0 |" in page
-    cells = repro._cells(frame)[("CVGA", "amazon")]
+    cells = repro.cells_of(frame)[("CVGA", "amazon")]
     assert repro.reference_of("released + dropout=0.1 + learning_rate=0.01", cells, "released") == "released"
     assert "The largest move: released + dropout=0.1 + learning_rate=0.01, -10.0% against released (seed 0)" in page
 

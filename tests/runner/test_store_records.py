@@ -1,5 +1,6 @@
 """Hostile records: every invalid record.json is reported once, counts as not finished, is skipped by
 `records()` and replaced by a rerun; nothing invalid or non-finite is ever written; files are 0644."""
+import gzip
 import json
 import stat
 
@@ -7,6 +8,7 @@ import pytest
 
 from benchmark.runner import store as store_module
 from benchmark.runner.store import InvalidRecord, ResultStore
+from tests.runner.test_run import run
 from tests.runner.test_store import record
 
 
@@ -29,10 +31,20 @@ BROKEN = {
     "no seed": (lambda r: r["config"].pop("seed"), "config.seed is missing"),
     "metrics is a string": (lambda r: r.__setitem__("metrics", "good"), "'metrics' is not an object"),
     "metric is text": (lambda r: r["metrics"]["test"].__setitem__("recall@20", "0.3"), "metrics.test.recall@20"),
-    "beta is text": (lambda r: r["config"].__setitem__("beta", "abc"), "config.beta is 'abc'"),
+    "beta is text": (lambda r: r["config"].__setitem__("beta", "abc"), 'config.beta is "abc"'),
     "never validated": (lambda r: r.__setitem__("best_epoch", -1), "best_epoch is -1"),
     "other trial": (lambda r: r.__setitem__("trial_id", "t2"), "is not its folder's name"),
-    "failed status": (lambda r: r.__setitem__("status", "failed"), "status is 'failed'"),
+    "failed status": (lambda r: r.__setitem__("status", "failed"), 'status is "failed"'),
+    "never tested": (lambda r: r["metrics"].__setitem__("test", {}), "metrics.test is empty"),
+    "matcher is an object": (lambda r: r["config"].__setitem__("matcher", {"a": 1}), "config.matcher is {"),
+    "matcher is a number": (lambda r: r["config"].__setitem__("matcher", 3), "config.matcher is 3"),
+    "curve of text": (lambda r: r.__setitem__("curve", ["x"]), 'curve entry 1 is "x"'),
+    "total_s is text": (lambda r: r["timings"].__setitem__("total_s", "abc"), 'timings.total_s is "abc"'),
+    "search is a list": (lambda r: r.__setitem__("search", [1]), "search is [1], not an object"),
+    "packages is a list": (lambda r: r["env"].__setitem__("packages", ["torch"]), "env.packages"),
+    "posterior of text": (lambda r: r.__setitem__("posterior", {"dim_variance": "x", "n_users": 1}),
+                          "posterior.dim_variance"),
+    "newer schema": (lambda r: r.__setitem__("schema", 9), "schema 9 is newer than this code reads"),
 }
 
 
@@ -97,3 +109,40 @@ def test_store_files_are_0644(tmp_path):
     store.rebuild_index()
     for path in ("g/trials/t1/record.json", "g/trials/t1/per_user.csv.gz", "g/failed/t2.json", "g/index.csv"):
         assert stat.S_IMODE((tmp_path / path).stat().st_mode) == 0o644, path
+
+
+@pytest.mark.parametrize("config", [[1, 2], {"model": 3, "dataset": "tiny"}])
+def test_a_failure_record_of_another_shape_is_named_and_left_out(tmp_path, capsys, config):
+    store = ResultStore("g", root=tmp_path)
+    store.write_failed("t1", {"model": "multvae"}, "boom")
+    path = store.failed_path("t1")
+    path.write_text(json.dumps({**json.loads(path.read_text()), "config": config}))
+    assert store.failed_ids() == set()
+    with pytest.raises(KeyError, match="no failure record"):
+        store.read_failed("t1")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(path) in err[0] and "config" in err[0]
+
+
+def test_a_per_user_file_of_text_is_named_with_its_column(tmp_path):
+    store = ResultStore("g", root=tmp_path)
+    store.write_finished("t1", record())
+    path = store.per_user_path("t1")
+    path.write_bytes(gzip.compress(b"user,n_train,ndcg@20\n1,3,abc\n2,4,0.5\n"))
+    with pytest.raises(InvalidRecord, match=r"^column ndcg@20 holds \"abc\", not numbers$"):
+        store.read_per_user("t1")
+    path.write_bytes(gzip.compress(b"user,n_train,ndcg@20\n1,many,0.1\n"))
+    with pytest.raises(InvalidRecord, match="column n_train"):
+        store.read_per_user("t1")
+
+
+def test_a_record_never_tested_is_rerun_and_the_summary_holds(data_root, tmp_path):
+    results = tmp_path / "results"
+    assert run(["--grid", "smoke", "--models", "lightgcn", "--no-ray"], data_root, results).returncode == 0
+    [path] = (results / "smoke" / "trials").glob("*/record.json")
+    path.write_bytes(edit(json.loads(path.read_text()), lambda r: r["metrics"].__setitem__("test", {})))
+    again = run(["--grid", "smoke", "--models", "lightgcn", "--no-ray"], data_root, results)
+    assert again.returncode == 0, again.stderr
+    assert "metrics.test is empty" in again.stderr and "Traceback" not in again.stderr
+    assert json.loads(path.read_text())["metrics"]["test"]["recall@20"] > 0  # rerun, not counted as done
+    assert "LightGCN" in again.stdout.split("over seeds")[1]
