@@ -6,6 +6,7 @@ import os
 import pytest
 
 from benchmark.runner.execute import run_and_store
+from benchmark.runner.inputs import resolve_inputs
 from benchmark.runner.store import OutsideStore, ResultStore, StoreUnwritable
 from tests.runner.test_run import run
 from tests.runner.test_store import record
@@ -97,8 +98,8 @@ def test_a_claim_linked_out_is_never_overwritten(tmp_path, capsys):
     capsys.readouterr()
     assert store.claim("t1") is None and store.claimed_ids() == {}
     one_warning(capsys, store.claim_path("t1"))
-    outcome = run_and_store("t1", "g", {"model": "multvae", "dataset": "tiny", "seed": 0}, "v1",
-                            results_root=str(tmp_path / "results"))
+    inputs = resolve_inputs({"model": "multvae", "dataset": "tiny", "seed": 0}, "v1", "t1", "g")
+    outcome = run_and_store(inputs, str(tmp_path / "results"))
     assert outcome["status"] == "claimed"
     assert target.read_text() == "precious" and store.claim_path("t1").is_symlink()
 
