@@ -75,10 +75,10 @@ def test_a_stop_swallowed_in_a_finalizer_still_stops_the_grid(data_root, tmp_pat
     trials = expand("smoke")
     ran = []
 
-    def execute(trial_id, *args):
-        ran.append(trial_id)
+    def execute(inputs, *args, **kwargs):
+        ran.append(inputs.trial_id)
         SwallowedStop()  # collected at once: the KeyboardInterrupt is raised and lost inside __del__
-        return {"trial_id": trial_id, "status": "finished", "seconds": 0.0}
+        return {"trial_id": inputs.trial_id, "status": "finished", "seconds": 0.0}
 
     progress = Progress(len(trials), {t.trial_id: t.trial_id for t in trials}, stream=open(os.devnull, "w"))
     with STOP.active(), pytest.raises(KeyboardInterrupt):
