@@ -15,6 +15,7 @@ grid, config or command line (results root included; nothing ran), 130 when inte
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 
@@ -93,6 +94,9 @@ def parser() -> argparse.ArgumentParser:
                    help="CPUs per trial, also its torch threads; unset: 1, or with --gpus-per-trial that share")
     p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial, fractions allowed")
     p.add_argument("--results", help="results root (else $DMREC_RESULTS, else <repo>/results)")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write each trial's loss and validation metrics per epoch as TensorBoard event files "
+                        "in <results>/<grid>/tensorboard/<trial id>/")
     return p
 
 
@@ -327,7 +331,7 @@ def run_todo(todo: list[Trial], store: ResultStore, labels: dict, args) -> int |
 
 
 def _schedule(todo: list[Trial], store: ResultStore, labels: dict, args) -> None:
-    from benchmark.runner.execute import REPLACE_STALE
+    from benchmark.runner.execute import REPLACE_STALE, run_and_store
     from benchmark.runner.progress import Progress
     from benchmark.runner.schedule import run_sequential, run_with_ray
 
@@ -335,10 +339,12 @@ def _schedule(todo: list[Trial], store: ResultStore, labels: dict, args) -> None
     parallel = 1 if args.no_ray else max(1, int((os.cpu_count() or 1) // max(args.cpus_per_trial or 1, 1e-9)))
     progress = Progress(len(todo), {t.trial_id: labels[t.trial_id] for t in todo}, parallel=parallel,
                         kinds={t.trial_id: t.model for t in todo})
+    execute = functools.partial(run_and_store, tensorboard=True) if args.tensorboard else None
     if args.no_ray:
-        run_sequential(todo, store, progress, args.cpus_per_trial, force)
+        run_sequential(todo, store, progress, args.cpus_per_trial, force, execute=execute)
     else:
-        run_with_ray(todo, store, progress, args.cpus_per_trial, args.gpus_per_trial, args.address, force)
+        run_with_ray(todo, store, progress, args.cpus_per_trial, args.gpus_per_trial, args.address, force,
+                     execute=execute)
     STOP.check()  # a stop whose KeyboardInterrupt was lost: never "all trials ended"
     print(progress.line("all trials ended"), flush=True)
 

@@ -1,13 +1,27 @@
-"""One trial in, one stored outcome out: the unit of work, identical with and without Ray."""
+"""One trial in, one stored outcome out: the unit of work, identical with and without Ray.
+
+While it trains, each epoch goes to the trial's epoch log (`results/<grid>/trials/<id>/epochs.jsonl`),
+to TensorBoard when asked (`results/<grid>/tensorboard/<id>/`) and to the caller's hook (the
+progress display, or Ray Tune's reporting).
+"""
 from __future__ import annotations
 
+import json
 import os
+import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmark.runner.inputs import TrialInputs, check_dataset
 from benchmark.runner.store import InvalidRecord, RecordExists, ResultStore, StoreUnwritable
+
+if TYPE_CHECKING:
+    from benchmark.runner.training.events import EpochEvent
+
+TENSORBOARD = "tensorboard"  # results/<grid>/tensorboard/<trial_id>/: one TensorBoard run per trial
 
 REPLACE_STALE = "stale"  # `force` value: replace a finished record only when other code made it
 
@@ -28,14 +42,16 @@ def _keep_stored(store: ResultStore, trial_id: str, force: bool | str) -> bool:
 
 
 def run_and_store(inputs: TrialInputs, results_root: str | None = None, threads: int | None = None,
-                  force: bool | str = False) -> dict:
+                  force: bool | str = False, on_epoch: Callable[[EpochEvent], None] | None = None,
+                  tensorboard: bool = False) -> dict:
     """Claim the trial, train it from its resolved `inputs` (`benchmark.runner.inputs`), and store a
     finished or a failed record; never raises for a failing trial (NaN loss, out of memory, bad
     config, missing text, a changed dataset, a full disk), so a grid goes on.
 
     `force`: False keeps a stored finished record, True replaces it, "stale" replaces it only when
     it was made by other code (`benchmark.runner.provenance`); a replaced record stays until the rerun
-    finishes. A trial that another live runner holds is left to it.
+    finishes. A trial that another live runner holds is left to it. `on_epoch`: receives each epoch
+    (after the epoch log has it); `tensorboard`: also write TensorBoard event files.
     Returns {"trial_id", "status": "finished"|"failed"|"exists"|"claimed", "seconds", "error"?,
     "recall@20"?}. Raises `StoreUnwritable` only when not even the failure can be written."""
     started = time.perf_counter()
@@ -50,11 +66,15 @@ def run_and_store(inputs: TrialInputs, results_root: str | None = None, threads:
     with claim:
         if _keep_stored(store, trial_id, force):  # another runner finished it meanwhile
             return {"trial_id": trial_id, "status": "exists", "seconds": time.perf_counter() - started}
-        return _train_and_store(store, inputs, threads, force, started)
+        sinks = EpochSinks(store, trial_id, on_epoch, tensorboard)
+        try:
+            return _train_and_store(store, inputs, threads, force, started, sinks)
+        finally:
+            sinks.close()
 
 
 def _train_and_store(store: ResultStore, inputs: TrialInputs, threads: int | None, force: bool | str,
-                     started: float) -> dict:
+                     started: float, on_epoch: Callable[[EpochEvent], None]) -> dict:
     import torch
 
     from benchmark.runner.trial import train_and_evaluate
@@ -64,7 +84,7 @@ def _train_and_store(store: ResultStore, inputs: TrialInputs, threads: int | Non
     trial_id, config = inputs.trial_id, inputs.config
     try:
         check_dataset(inputs)  # the data may have changed since the grid was expanded
-        record = train_and_evaluate(inputs, verbose=bool(os.environ.get("DMREC_VERBOSE")))
+        record = train_and_evaluate(inputs, verbose=bool(os.environ.get("DMREC_VERBOSE")), on_epoch=on_epoch)
     except Exception as error:  # noqa: BLE001 (every kind of trial failure is recorded, then the grid goes on)
         return _failed(store, trial_id, config, f"{type(error).__name__}: {error}", started)
     try:
@@ -86,3 +106,56 @@ def _failed(store: ResultStore, trial_id: str, config: dict, error: str, started
         raise StoreUnwritable(f"{store.folder}: cannot store trial {trial_id} nor its failure "
                               f"({unwritable.strerror or unwritable}); the grid stops here") from None
     return {"trial_id": trial_id, "status": "failed", "seconds": time.perf_counter() - started, "error": error}
+
+
+class EpochSinks:
+    """The epoch hook of one training trial: its epoch log (a fresh one per attempt), TensorBoard
+    when asked, then `on_epoch`. The log and TensorBoard are extras: when they cannot be written,
+    one warning, and the trial trains on without them."""
+
+    def __init__(self, store: ResultStore, trial_id: str, on_epoch: Callable[[EpochEvent], None] | None = None,
+                 tensorboard: bool = False):
+        self.on_epoch, self.writer, self.log = on_epoch, None, None
+        try:
+            self.log = store.open_epoch_log(trial_id)
+            if tensorboard:
+                self.writer = _tensorboard_writer(store.folder / TENSORBOARD / trial_id)
+        except (OSError, ImportError) as error:
+            _warn(f"trial {trial_id}: no epoch log or TensorBoard files ({error})")
+
+    def __call__(self, event: EpochEvent) -> None:
+        try:
+            if self.log is not None:
+                self.log.write(json.dumps(event.as_dict(), sort_keys=True) + "\n")
+            if self.writer is not None:
+                self.writer.add_scalar("train/loss", event.loss, event.epoch)
+                self.writer.add_scalar("train/epoch_seconds", event.seconds, event.epoch)
+                for metric, value in event.valid_metrics.items():
+                    self.writer.add_scalar(f"valid/{metric}", value, event.epoch)
+                self.writer.flush()  # live curves: TensorBoard reads what is on disk
+        except OSError as error:
+            _warn(f"the epoch log and TensorBoard files stop at epoch {event.epoch - 1} ({error})")
+            self.close()
+        if self.on_epoch is not None:
+            self.on_epoch(event)
+
+    def close(self) -> None:
+        for sink in (self.log, self.writer):
+            if sink is not None:
+                try:
+                    sink.close()
+                except OSError:
+                    pass
+        self.log = self.writer = None
+
+
+def _tensorboard_writer(folder: Path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    for earlier in folder.glob("events.out.tfevents.*"):  # a rerun starts fresh curves, as its epoch log does
+        earlier.unlink()
+    return SummaryWriter(log_dir=str(folder))
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)

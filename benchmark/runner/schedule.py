@@ -17,6 +17,7 @@ A stop (Ctrl-C, SIGTERM) goes through `STOP`: see `StopSignals`.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import signal
@@ -30,14 +31,15 @@ from benchmark.core.paths import DATA_ROOT_ENV, REPO_ROOT, RESULTS_ENV, data_roo
 from benchmark.runner.execute import run_and_store
 from benchmark.runner.grid import Trial
 from benchmark.runner.inputs import TrialInputs, inputs_of
-from benchmark.runner.progress import Progress
+from benchmark.runner.progress import EPOCH_RESULT, Progress
 from benchmark.runner.store import ResultStore
+from benchmark.runner.training.events import EpochEvent
 
 CONNECT_TIMEOUT_S = 10.0  # a cluster address that does not accept a TCP connection within this is unreachable
 RAY_PRECISION = 1e-4  # Ray refuses fractional resource requests finer than this
 RAY_CLIENT_PORT = 10001  # `ray://host` without a port
 
-TrialFunction = Callable[..., dict]  # run_and_store's signature (TrialInputs, ...): the one unit of work
+TrialFunction = Callable[..., dict]  # run_and_store's signature (TrialInputs, ..., on_epoch=): the one unit of work
 
 
 class ScheduleError(ValueError):
@@ -174,12 +176,14 @@ def run_sequential(trials: list[Trial], store: ResultStore, progress: Progress, 
     for trial in trials:
         STOP.check()
         progress.started(trial.trial_id)
-        outcome = execute(inputs_of(trial), str(store.root), threads_for(cpus_per_trial), force)
+        outcome = execute(inputs_of(trial), str(store.root), threads_for(cpus_per_trial), force,
+                          on_epoch=functools.partial(progress.epoch, trial.trial_id))
         progress.ended(trial.trial_id, outcome)
 
 
 def _ray_trial(param: dict, payloads: dict, execute: TrialFunction) -> dict:
-    """A Ray Tune function trainable: one trial, its outcome as the only reported result.
+    """A Ray Tune function trainable: one trial; each epoch reported as a result under `EPOCH_RESULT`,
+    then its outcome as the last result.
 
     Ray has set CUDA_VISIBLE_DEVICES to the GPU it assigned, and `benchmark.runner.trial` passes it on to
     RecBole instead of RecBole's gpu_id 0. A trial without a GPU share sees no GPU (Ray leaves it
@@ -191,7 +195,11 @@ def _ray_trial(param: dict, payloads: dict, execute: TrialFunction) -> dict:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
     payload = dict(payloads[param["trial_id"]])
     os.environ["OMP_NUM_THREADS"] = str(payload["threads"])  # for libraries this worker has not loaded yet
-    outcome = execute(TrialInputs.from_dict(payload.pop("inputs")), **payload)
+
+    def report_epoch(event) -> None:
+        tune.report({EPOCH_RESULT: event.as_dict()})
+
+    outcome = execute(TrialInputs.from_dict(payload.pop("inputs")), **payload, on_epoch=report_epoch)
     tune.report({key: value for key, value in outcome.items() if value is not None})
 
 
@@ -326,7 +334,10 @@ def run_with_ray(trials: list[Trial], store: ResultStore, progress: Progress, cp
                 progress.started(trial.config["trial_id"])
 
             def on_trial_result(self, iteration, trials, trial, result, **info):
-                progress.ended(trial.config["trial_id"], result)
+                if EPOCH_RESULT in result:  # one epoch of a running trial
+                    progress.epoch(trial.config["trial_id"], EpochEvent.from_dict(result[EPOCH_RESULT]))
+                else:
+                    progress.ended(trial.config["trial_id"], result)
 
             def on_trial_error(self, iteration, trials, trial, **info):
                 # the worker process died (killed, out of host memory): nothing was recorded from inside

@@ -5,6 +5,8 @@
                                                       finished_at, and the schema's `schema` and
                                                       `defaults`: benchmark.runner.record)
     results/<grid>/trials/<trial_id>/per_user.csv.gz  per-user test metrics
+    results/<grid>/trials/<trial_id>/epochs.jsonl     the last attempt's epochs, one JSON line each, written
+                                                      while it trains (`open_epoch_log`; extra to the record)
     results/<grid>/failed/<trial_id>.json             a failed attempt: config, error, traceback
     results/<grid>/claims/<trial_id>                  the claim of the process training it (see `Claim`)
     results/<grid>/index.csv                          one row per finished trial, rebuilt from the records
@@ -57,6 +59,7 @@ INDEX_LEADING = ("trial_id", "grid", "model", "dataset", "matcher", "formulation
 INDEX_PROVENANCE = ("code_hash", "commit", "dirty")  # which code made the row (benchmark.runner.provenance)
 
 
+EPOCH_LOG = "epochs.jsonl"  # in a trial's folder
 MAX_RECORD_BYTES = 64 * 2**20  # a record is a few hundred KB; anything this big is not one
 _REPORTED: set[tuple] = set()  # (path, mtime, size) of bad files this process already reported
 
@@ -240,6 +243,31 @@ class ResultStore:
             if not self._inside(path):
                 raise OutsideStore(f"{self.escape(path)}: a symlink out of the results root {self.root}; "
                                    f"nothing written through it")
+
+    def open_epoch_log(self, trial_id: str):
+        """A fresh epoch log of `trial_id` (an earlier attempt's is emptied), open for writing lines;
+        line-buffered, so each line is on disk once written and a killed trial keeps its epochs. No
+        folder below the store root nor the file itself is followed when it is a symlink (OSError)."""
+        names = (*Path(self.grid).parts, "trials", trial_id)
+        if any(name in ("", ".", "..") or os.sep in name for name in names):
+            raise ValueError(f"{self.folder}: trial id {trial_id!r} is not a plain name")
+        self.root.mkdir(parents=True, exist_ok=True)
+        folder = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for name in names:
+                try:
+                    os.mkdir(name, dir_fd=folder)
+                except FileExistsError:
+                    pass
+                inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
+                os.close(folder)
+                folder = inner
+            fd = os.open(EPOCH_LOG, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, FILE_MODE, dir_fd=folder)
+        finally:
+            os.close(folder)
+        handle = os.fdopen(fd, "w", buffering=1, encoding="utf-8")
+        os.fchmod(fd, FILE_MODE)  # whatever the umask, like every stored file
+        return handle
 
     # ----- before anything runs
     def check_writable(self) -> None:

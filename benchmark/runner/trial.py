@@ -27,7 +27,10 @@ from benchmark.runner.checkout import source_commit
 from benchmark.runner.inputs import TrialInputs, resolve_inputs
 
 if TYPE_CHECKING:  # the training modules import RecBole: loaded when a trial is built
+    from collections.abc import Callable
+
     from benchmark.runner.training.evaluation import RankingTarget
+    from benchmark.runner.training.events import EpochEvent
     from benchmark.runner.training.trainer import ProtocolTrainer
 
 RECORDED_PACKAGES = ("torch", "recbole", "numpy", "scipy", "pandas", "ray", "sentence-transformers")
@@ -137,10 +140,11 @@ def trial_record(inputs: TrialInputs, trainer: ProtocolTrainer, timings: dict, e
     }
 
 
-def train_and_evaluate(inputs: TrialInputs | dict, verbose: bool = False) -> dict:
+def train_and_evaluate(inputs: TrialInputs | dict, verbose: bool = False,
+                       on_epoch: Callable[[EpochEvent], None] | None = None) -> dict:
     """Train and evaluate one trial; returns its record. `inputs`: as the runner resolved them
     (`benchmark.runner.inputs`), or a resolved config (see `benchmark.runner.config.resolve`), whose
-    inputs are resolved here.
+    inputs are resolved here. `on_epoch`: the trainer's epoch hook (`ProtocolTrainer.fit`).
 
     Raises for a failing trial; `benchmark.runner.execute.run_and_store` is what stores the outcome."""
     if not isinstance(inputs, TrialInputs):
@@ -149,7 +153,7 @@ def train_and_evaluate(inputs: TrialInputs | dict, verbose: bool = False) -> dic
     trial = build_trial(inputs.config, inputs.model_class)
     setup_seconds = time.perf_counter() - started
     trainer = trial.trainer
-    trainer.fit(trial.loader, trial.valid, verbose=verbose)
+    trainer.fit(trial.loader, trial.valid, verbose=verbose, on_epoch=on_epoch)
     tick = time.perf_counter()
     test_metrics = trainer.evaluate(trial.test, load_best_model=True)
     test_seconds = time.perf_counter() - tick

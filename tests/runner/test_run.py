@@ -1,4 +1,5 @@
 """The runner end to end on the `tiny` fixture: resume after SIGKILL, failures recorded, Ray cluster."""
+import json
 import os
 import shutil
 import signal
@@ -62,7 +63,9 @@ def test_resume_after_sigkill(data_root, tmp_path):
     assert sorted(after) == sorted(f"trials/{t.trial_id}/record.json" for t in trials)
     for trial in trials:  # exactly one finished record per trial, nothing half-written left
         files = sorted(p.name for p in (folder / "trials" / trial.trial_id).iterdir() if p.name != ".lock")
-        assert files == ["per_user.csv.gz", "record.json"]
+        assert files == ["epochs.jsonl", "per_user.csv.gz", "record.json"]
+        epochs = (folder / "trials" / trial.trial_id / "epochs.jsonl").read_text().splitlines()
+        assert len(epochs) == json.loads(after[f"trials/{trial.trial_id}/record.json"])["epochs_run"]
     store = ResultStore("smoke", root=results)
     assert store.finished_ids() == {t.trial_id for t in trials} and store.failed_ids() == set()
     index = store.index()

@@ -106,7 +106,7 @@ def trials(count: int, wait_for: int) -> list[Trial]:
             for i in range(count)]
 
 
-def recording_trial(inputs, results_root=None, threads=None, force=False) -> dict:
+def recording_trial(inputs, results_root=None, threads=None, force=False, on_epoch=None) -> dict:
     """A stand-in for `run_and_store`, run by Ray workers: records when it ran and what it was given.
     It waits (90 s at most) until `wait_for` trials have started, so the trials that can overlap do,
     however slowly Ray starts its workers on a busy machine."""
@@ -192,3 +192,23 @@ def test_a_trial_keeps_the_gpu_ray_assigned(data_root, monkeypatch, visible):
     assert os.environ["CUDA_VISIBLE_DEVICES"] == visible and recbole_config["gpu_id"] == visible
     if not visible:
         assert recbole_config["device"].type == "cpu"
+
+
+@pytest.mark.slow
+def test_under_ray_the_progress_callback_sees_every_epoch(data_root, private_ray, tmp_path):
+    """The trainable reports each epoch through Ray Tune; the driver's callback shows them in order,
+    then the trial's end."""
+    from benchmark.runner.grid import Narrowing, expand
+
+    (trial,) = expand("smoke", Narrowing(models=["multvae"], matchers=["none"], seeds=1))
+    store, stream = ResultStore("smoke", root=tmp_path), io.StringIO()
+    progress = Progress(1, {trial.trial_id: "T"}, stream=stream, epoch_line_s=0.0, live=False)
+    run_with_ray([trial], store, progress, cpus_per_trial=1, num_cpus=1)
+    logged = [json.loads(line) for line in (tmp_path / "smoke" / "trials" / trial.trial_id / "epochs.jsonl")
+              .read_text().splitlines()]
+    lines = stream.getvalue().splitlines()
+    shown = [line.split("| epoch  T  ")[1] for line in lines if "| epoch  T  " in line]
+    assert [text.split("  loss ")[0] for text in shown] == [f"epoch {e['epoch']}/6" for e in logged]
+    assert [float(text.split("  loss ")[1].split()[0]) for text in shown] == [round(e["loss"], 4) for e in logged]
+    assert "| done   T (test recall@20" in lines[-1] and progress.done == 1
+    assert len(logged) == store.read_record(trial.trial_id)["epochs_run"]

@@ -190,3 +190,61 @@ def test_training_steps_never_read_an_entry_count_from_the_device(data_root, mod
     monkeypatch.setattr(SparseRows, "_gather", spy)
     trainer._train_epoch(loader, 0)
     assert len(told) >= len(loader) and untold == []
+
+
+def _without_clock(curve: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "time_s"} for row in curve]
+
+
+def test_the_epoch_hook_sees_every_epoch_in_order_and_changes_nothing(data_root):
+    """One event per epoch, its values those the trainer keeps; a hooked fit trains the same numbers."""
+    plain, loader, valid, test = _trainer(12, 2)
+    plain.stopping_step = 1
+    plain.fit(loader, valid)
+    hooked, loader, valid, _ = _trainer(12, 2)
+    hooked.stopping_step = 1
+    events = []
+    hooked.fit(loader, valid, on_epoch=events.append)
+    assert _without_clock(hooked.curve) == _without_clock(plain.curve)
+    assert (hooked.best_epoch, hooked.epochs_run, hooked.best_valid_result) == \
+        (plain.best_epoch, plain.epochs_run, plain.best_valid_result)
+    assert hooked.evaluate(test) == plain.evaluate(test)
+
+    schedule = validation_epochs(12, 2)  # [2, 4, ..., 12]
+    validations = {row["epoch"]: row for row in hooked.curve}
+    assert [e.epoch for e in events] == list(range(1, hooked.epochs_run + 1))
+    for event in events:
+        assert (event.epochs, event.metric, event.seconds) == (12, "recall@20", hooked.epoch_seconds[event.epoch - 1])
+        row = validations.get(event.epoch)
+        if row is None:
+            assert event.valid is None and event.valid_metrics == {}
+        else:
+            assert (event.loss, event.valid) == (row["train_loss"], row["recall@20"])
+            assert event.valid_metrics["ndcg@20"] == row["ndcg@20"] and len(event.valid_metrics) == 6
+        seen = [r for r in hooked.curve if r["epoch"] <= event.epoch]
+        if not seen:
+            assert event.best is None and event.best_epoch is None and event.stop_by == schedule[1]
+        else:
+            best = max(seen, key=lambda r: r["recall@20"])  # the first of equal scores: only a rise replaces it
+            assert (event.best, event.best_epoch) == (best["recall@20"], best["epoch"])
+            after = schedule.index(best["epoch"]) + 1  # stopping_step 1: the next validation ends it unless better
+            assert event.stop_by == (schedule[after] if after < len(schedule) else 12)
+    assert [e.elapsed for e in events] == sorted(e.elapsed for e in events)
+    if hooked.epochs_run < 12:  # stopped early: at the epoch it foretold
+        assert events[-1].stop_by == events[-1].epoch and events[-1].eta_s == 0
+
+
+def test_the_epoch_event_foretells_an_early_stop_by_hand(data_root):
+    """stopping_step 0 stops at the first validation (epoch 2 of [2, 4, 6]); with 3 s per epoch an
+    event at epoch 1 has 3 s left, at most 15 s."""
+    from benchmark.runner.training.events import EpochEvent
+
+    trainer, loader, valid, _ = _trainer(6, 2)
+    trainer.stopping_step = 0
+    events = []
+    trainer.fit(loader, valid, on_epoch=events.append)
+    assert [(e.epoch, e.stop_by, e.best_epoch) for e in events] == [(1, 2, None), (2, 2, 2)]
+    event = EpochEvent(epoch=1, epochs=6, loss=1.0, seconds=2.5, elapsed=3.0, metric="recall@20", valid=None,
+                       best=None, best_epoch=None, stop_by=2)
+    assert (event.seconds_per_epoch, event.eta_s, event.eta_max_s) == (3.0, 3.0, 15.0)
+    assert EpochEvent.from_dict(event.as_dict()) == event

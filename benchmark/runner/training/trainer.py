@@ -15,11 +15,13 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 
 import torch
 from recbole.trainer.trainer import AbstractTrainer
 
 from benchmark.runner.training.evaluation import RankingTarget, evaluate_full_ranking
+from benchmark.runner.training.events import EpochEvent
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -135,9 +137,14 @@ class ProtocolTrainer(AbstractTrainer):
         return total
 
     def fit(self, train_data, valid_data: RankingTarget, verbose: bool = False, saved: bool = True,
-            show_progress: bool = False, callback_fn=None):
-        """Train until early stopping; returns (best validation score, best validation metrics)."""
-        validate_after = set(self.schedule())
+            show_progress: bool = False, callback_fn=None, on_epoch: Callable[[EpochEvent], None] | None = None):
+        """Train until early stopping; returns (best validation score, best validation metrics).
+
+        `on_epoch`: called after every epoch (and its validation, if one ran) with an `EpochEvent`; it
+        only reads, and its time counts in no epoch's seconds. `callback_fn`: RecBole's, after each
+        validation with (0-based epoch, score)."""
+        schedule = self.schedule()
+        validate_after = set(schedule)
         valid_on_device = self._on_device(valid_data)
         since_best = 0
         start = time.perf_counter()
@@ -149,33 +156,57 @@ class ProtocolTrainer(AbstractTrainer):
             self.epoch_seconds.append(time.perf_counter() - tick)
             self.train_seconds += self.epoch_seconds[-1]
             self.epochs_run = epoch + 1
-            if epoch + 1 not in validate_after:
-                continue
-            tick = time.perf_counter()
-            result, _ = evaluate_full_ranking(self.model, valid_on_device, self.topk, self.eval_batch_size,
-                                              when=f"validation after epoch {epoch + 1}")
-            self.valid_seconds += time.perf_counter() - tick
-            score = result[self.valid_metric]
-            self.curve.append({
-                "epoch": epoch + 1, "time_s": time.perf_counter() - start, "train_loss": loss,
-                **{k: v for k, v in result.items() if k.endswith("@20")},
-            })
-            if verbose:
-                print(f"  epoch {epoch + 1:4d}  loss {loss:.4f}  valid {self.valid_metric} {score:.4f}", flush=True)
-            if score > self.best_valid_score:
-                self.best_valid_score, self.best_valid_result, self.best_epoch = score, result, epoch + 1
-                if saved:
-                    self.best_state = copy.deepcopy(self.model.state_dict())
-                since_best = 0
-            else:
-                since_best += 1
-            if callback_fn is not None:
-                callback_fn(epoch, score)
-            if since_best >= self.stopping_step:
+            result = None
+            if epoch + 1 in validate_after:
+                result = self._validate(valid_on_device, epoch, loss, start, verbose)
+                score = result[self.valid_metric]
+                if score > self.best_valid_score:
+                    self.best_valid_score, self.best_valid_result, self.best_epoch = score, result, epoch + 1
+                    if saved:
+                        self.best_state = copy.deepcopy(self.model.state_dict())
+                    since_best = 0
+                else:
+                    since_best += 1
+                if callback_fn is not None:
+                    callback_fn(epoch, score)
+            if on_epoch is not None:
+                on_epoch(self._epoch_event(epoch + 1, loss, result, time.perf_counter() - start,
+                                           self._stop_by(schedule, since_best)))
+            if result is not None and since_best >= self.stopping_step:
                 break
         if self.best_epoch < 0:
             raise NoValidation(f"no validation ran in {self.epochs_run} epochs (schedule {sorted(validate_after)})")
         return self.best_valid_score, self.best_valid_result
+
+    def _validate(self, valid_on_device: RankingTarget, epoch: int, loss: float, start: float, verbose: bool) -> dict:
+        """Validation after 0-based `epoch`: its metrics, appended to the curve (the @20 ones)."""
+        tick = time.perf_counter()
+        result, _ = evaluate_full_ranking(self.model, valid_on_device, self.topk, self.eval_batch_size,
+                                          when=f"validation after epoch {epoch + 1}")
+        self.valid_seconds += time.perf_counter() - tick
+        self.curve.append({
+            "epoch": epoch + 1, "time_s": time.perf_counter() - start, "train_loss": loss,
+            **{k: v for k, v in result.items() if k.endswith("@20")},
+        })
+        if verbose:
+            print(f"  epoch {epoch + 1:4d}  loss {loss:.4f}  valid {self.valid_metric} {result[self.valid_metric]:.4f}",
+                  flush=True)
+        return result
+
+    def _stop_by(self, schedule: list[int], since_best: int) -> int:
+        """The epoch training ends at if no later validation improves: `stopping_step` validations
+        after the best one (the first validation counts as the best before it ran), else `epochs`."""
+        best_index = len(self.curve) - 1 - since_best if self.curve else 0
+        stop_index = best_index + self.stopping_step
+        return schedule[stop_index] if stop_index < len(schedule) else self.epochs
+
+    def _epoch_event(self, epoch: int, loss: float, result: dict | None, elapsed: float, stop_by: int) -> EpochEvent:
+        found = self.best_epoch > 0
+        return EpochEvent(
+            epoch=epoch, epochs=self.epochs, loss=loss, seconds=self.epoch_seconds[-1], elapsed=elapsed,
+            metric=self.valid_metric, valid=None if result is None else float(result[self.valid_metric]),
+            best=float(self.best_valid_score) if found else None, best_epoch=self.best_epoch if found else None,
+            stop_by=stop_by, valid_metrics={k: float(v) for k, v in (result or {}).items()})
 
     @torch.no_grad()
     def evaluate(self, eval_data: RankingTarget, load_best_model: bool = True, model_file=None,
