@@ -1,10 +1,10 @@
-"""Test helpers around the `tiny` builder's planted dataset (benchmark/data/tiny.py)."""
+"""Test helpers around the `tiny` builder's planted dataset (benchmark/data/sources/tiny.py)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from benchmark.data.prepared import write_prepared
-from benchmark.data.tiny import planted_dataset as tiny_dataset  # the `tiny` builder's dataset; kwargs vary it
+from benchmark.data.sources.tiny import planted_dataset as tiny_dataset  # the `tiny` builder's dataset; kwargs vary it
 
 
 def prepare_tiny(root: Path, **kwargs) -> Path:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from benchmark.core.errors import DataError
-from benchmark.data.archive import unpack_archive
+from benchmark.data.untrusted.archive import unpack_archive
 
 set_hypothesis_home_dir(tempfile.mkdtemp(prefix="dmrec-hypothesis-"))  # nothing written into the repository
 FUZZ = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from benchmark.core.errors import DataError
-from benchmark.data.own_data import InteractionFile, read_table
 from benchmark.data.recipe import PrepareOptions, TextVectors
+from benchmark.data.sources.own_data import InteractionFile, read_table
 
 FOLDER = Path(tempfile.mkdtemp(prefix="dmrec-fuzz-csv-"))
 set_hypothesis_home_dir(tempfile.mkdtemp(prefix="dmrec-hypothesis-"))  # nothing written into the repository

@@ -13,7 +13,7 @@ from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.extra import numpy as hnp
 
 from benchmark.core.errors import DataError
-from benchmark.data.safe_pickle import load_untrusted_pickle
+from benchmark.data.untrusted.safe_pickle import load_untrusted_pickle
 
 FOLDER = Path(tempfile.mkdtemp(prefix="dmrec-fuzz-pickle-"))
 set_hypothesis_home_dir(tempfile.mkdtemp(prefix="dmrec-hypothesis-"))  # nothing written into the repository

@@ -41,7 +41,7 @@ def _positive_int(text: str) -> int:
 
 
 def _columns(text: str):
-    from benchmark.data.own_data import parse_columns
+    from benchmark.data.sources.own_data import parse_columns
 
     try:
         return parse_columns(text)
@@ -157,7 +157,7 @@ def _run(args) -> int:
                                  args.min_rating, args.split, args.user_text, args.item_text)
         _report(prepare(args.dataset, options))
     else:
-        from benchmark.data.fetch import fetch_rlmrec
+        from benchmark.data.sources.fetch import fetch_rlmrec
 
         for result in fetch_rlmrec(args.archive, options=PrepareOptions(encoder=args.encoder, force=args.force)):
             _report(result)

@@ -17,12 +17,12 @@ from pathlib import Path
 
 from benchmark.core.errors import DataError, DataRequestError
 from benchmark.data.layout import prepared_dir, read_meta, verified_version
-from benchmark.data.movielens import MovieLensText
-from benchmark.data.own_data import TABLE_SUFFIXES, InteractionFile
 from benchmark.data.prepared import write_prepared
 from benchmark.data.recipe import PrepareOptions, TextVectors, recipe_hash
-from benchmark.data.rlmrec import RLMREC_BUILDERS
-from benchmark.data.tiny import TINY_BUILDERS
+from benchmark.data.sources.movielens import MovieLensText
+from benchmark.data.sources.own_data import TABLE_SUFFIXES, InteractionFile
+from benchmark.data.sources.rlmrec import RLMREC_BUILDERS
+from benchmark.data.sources.tiny import TINY_BUILDERS
 from benchmark.data.validate import MAX_TEXT_DIM
 
 log = logging.getLogger("benchmark.data")

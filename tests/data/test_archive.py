@@ -9,9 +9,9 @@ import zipfile
 import pytest
 
 from benchmark.core.errors import DataError
-from benchmark.data import archive as archive_module
-from benchmark.data.archive import unpack_archive
-from benchmark.data.rlmrec import raw_rlmrec_dir
+from benchmark.data.sources.rlmrec import raw_rlmrec_dir
+from benchmark.data.untrusted import archive as archive_module
+from benchmark.data.untrusted.archive import unpack_archive
 from tests.data.cli_output import error_line
 
 STEPS = "abcdefghijklmnop"

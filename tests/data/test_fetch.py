@@ -6,10 +6,10 @@ import zipfile
 import pytest
 
 from benchmark.core.errors import DataError
-from benchmark.data.archive import unpack_archive
-from benchmark.data.fetch import fetch_rlmrec
 from benchmark.data.layout import list_prepared, read_meta
-from benchmark.data.rlmrec import raw_rlmrec_dir
+from benchmark.data.sources.fetch import fetch_rlmrec
+from benchmark.data.sources.rlmrec import raw_rlmrec_dir
+from benchmark.data.untrusted.archive import unpack_archive
 from tests.data.cli_output import error_line
 from tests.data.rlmrec_fixture import tiny_rlmrec_arrays, write_rlmrec
 
@@ -136,7 +136,7 @@ def _snapshot(folder):
 
 
 def test_a_zip_bomb_is_refused_before_unpacking_and_leaves_nothing(data_home, cli, tmp_path, monkeypatch):
-    from benchmark.data import archive as archive_module
+    from benchmark.data.untrusted import archive as archive_module
 
     bomb = tmp_path / "bomb.zip"
     with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as handle:
@@ -157,7 +157,7 @@ def test_a_zip_bomb_is_refused_before_unpacking_and_leaves_nothing(data_home, cl
 
 
 def test_a_tar_bomb_is_refused_the_same_way(tmp_path, monkeypatch):
-    from benchmark.data import archive as archive_module
+    from benchmark.data.untrusted import archive as archive_module
 
     monkeypatch.setattr(archive_module, "MAX_UNPACKED_BYTES", 1000)
     member = tarfile.TarInfo("data/big.bin")

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from benchmark.core.errors import DataError
 from benchmark.data.layout import list_prepared, prepared_dir
-from benchmark.data.safe_pickle import load_untrusted_pickle
+from benchmark.data.untrusted.safe_pickle import load_untrusted_pickle
 from tests.data.cli_output import error_line
 from tests.data.rlmrec_fixture import dump, tiny_rlmrec_arrays, write_rlmrec
 

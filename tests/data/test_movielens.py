@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from benchmark.data.layout import prepared_dir, read_meta
-from benchmark.data.movielens import load_movielens, recbole_ml100k_dir
-from benchmark.data.movielens_text import item_profile, readable_title, user_profile, user_profiles
+from benchmark.data.sources.movielens import load_movielens, recbole_ml100k_dir
+from benchmark.data.sources.movielens_text import item_profile, readable_title, user_profile, user_profiles
 from benchmark.data.splits import SPLIT_SEED, TEST, TRAIN, VALID, split_per_user
 
 

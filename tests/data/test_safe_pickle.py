@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 
 from benchmark.core.errors import DataError
-from benchmark.data.safe_pickle import load_untrusted_pickle
+from benchmark.data.untrusted.safe_pickle import load_untrusted_pickle
 from tests.data.rlmrec_fixture import dump
 
 REPO = Path(__file__).resolve().parents[2]

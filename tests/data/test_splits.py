@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from benchmark.data.movielens import COLUMNS, FILES, MIN_RATING, read_atomic, recbole_ml100k_dir
+from benchmark.data.sources.movielens import COLUMNS, FILES, MIN_RATING, read_atomic, recbole_ml100k_dir
 from benchmark.data.splits import SPLIT_SEED, TEST, TRAIN, VALID, split_per_user, split_sizes
 
 

@@ -19,9 +19,9 @@ import scipy.sparse as sp
 
 from benchmark.core.errors import DataError
 from benchmark.data.layout import SPLITS
-from benchmark.data.movielens_text import item_profile, titled, user_profiles
 from benchmark.data.prepared import PreparedDataset
 from benchmark.data.recipe import PrepareOptions, TextVectors, files_fingerprint
+from benchmark.data.sources.movielens_text import item_profile, titled, user_profiles
 from benchmark.data.splits import SPLIT_SEED, split_per_user, split_sizes
 
 NAME = "ml-100k-text"

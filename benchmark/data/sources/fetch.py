@@ -15,9 +15,9 @@ from pathlib import Path
 
 from benchmark.core.errors import DataError
 from benchmark.core.paper import PAPER_DATASETS
-from benchmark.data.archive import unpack_archive
 from benchmark.data.recipe import PrepareOptions
-from benchmark.data.rlmrec import SPLIT_FILES, raw_rlmrec_dir
+from benchmark.data.sources.rlmrec import SPLIT_FILES, raw_rlmrec_dir
+from benchmark.data.untrusted.archive import unpack_archive
 
 log = logging.getLogger("benchmark.data")
 

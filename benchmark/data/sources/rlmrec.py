@@ -21,7 +21,7 @@ from benchmark.core.errors import DataError, DataRequestError
 from benchmark.core.paths import data_root
 from benchmark.data.prepared import PreparedDataset, dataset_statistics
 from benchmark.data.recipe import PrepareOptions, TextVectors, files_fingerprint
-from benchmark.data.safe_pickle import load_untrusted_pickle
+from benchmark.data.untrusted.safe_pickle import load_untrusted_pickle
 from benchmark.data.validate import check_disjoint, check_split, check_vectors, compare_with_paper, paper_counts
 
 log = logging.getLogger("benchmark.data")

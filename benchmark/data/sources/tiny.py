@@ -46,7 +46,7 @@ def planted_dataset(name: str = "tiny", n_users: int = 64, n_items: int = 48, di
         user_profiles = [f"user {u} enjoys cluster {c}" for u, c in enumerate(user_cluster)]
         item_profiles = [f"item {i} of cluster {c}" for i, c in enumerate(item_cluster)]
     return PreparedDataset(name, splits, user_vectors, item_vectors, user_profiles, item_profiles, info={
-        "source": f"planted clusters (benchmark/data/tiny.py, seed {seed})",
+        "source": f"planted clusters (benchmark/data/sources/tiny.py, seed {seed})",
         "text_fields": "16-d noisy cluster centroids (synthetic)" if with_text else "none",
         "text_encoder": "planted (synthetic)" if with_text else None,
     })
