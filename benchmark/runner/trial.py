@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from baselines.registry import get_spec
+from benchmark.data.artefacts import attach_artefacts
 from benchmark.data.layout import read_meta
 from benchmark.data.runtime import external_ids, recbole_dataset_config
 from benchmark.runner import compat
@@ -57,8 +58,9 @@ def build_recbole(config: dict):
             "reproducibility": True, "show_progress": False, "log_wandb": False,
         })
     init_seed(config["seed"], True)
-    dataset = create_dataset(recbole_config)
-    return recbole_config, cls, dataset.build()
+    datasets = create_dataset(recbole_config).build()
+    attach_artefacts(recbole_config, cls, datasets)  # text vectors, pre-trained embeddings: what the model reads
+    return recbole_config, cls, datasets
 
 
 def train_and_evaluate(config: dict, verbose: bool = False) -> dict:
