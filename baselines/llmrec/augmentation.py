@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from baselines.lightgcn.lightgcn import LightGCN
 from benchmark.core.artefacts import LightGCNPretraining
 
 PROXY_BATCH_SIZE = 2048
@@ -30,7 +31,7 @@ def proxy_pretraining(config) -> LightGCNPretraining:
     """The candidate LightGCN: the model's d and L, mean of layers, no edge dropout, trained on the
     CPU (on any trial device) from 0.1 N(0, 1) tables drawn, as every pair, from one generator
     seeded by the trial seed."""
-    return LightGCNPretraining(epochs=int(config["proxy_epochs"]), seed=int(config["seed"]),
+    return LightGCNPretraining(model=LightGCN, epochs=int(config["proxy_epochs"]), seed=int(config["seed"]),
                                batch_size=PROXY_BATCH_SIZE, learning_rate=PROXY_LEARNING_RATE, init="normal",
                                fused_adam=False, device="cpu", embedding_size=int(config["embedding_size"]),
                                n_layers=int(config["n_layers"]), layer_combination="mean", keep_rate=1.0,

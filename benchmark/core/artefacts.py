@@ -24,14 +24,17 @@ INITS = ("xavier", "normal")
 @dataclass(frozen=True)
 class LightGCNPretraining:
     """A short BPR pre-training of LightGCN on the training split: every setting its embeddings
-    depend on besides the data. An architecture field left None takes LightGCN's registered
-    default (baselines/lightgcn/lightgcn.yaml), filled in by the data layer.
+    depend on besides the data. `model` is the LightGCN class to train (baselines/lightgcn): the
+    model that asks names it, so that code counts in the asking model's provenance, and the data
+    layer imports no model. An architecture field left None takes the default in the yaml beside
+    that class (baselines/lightgcn/lightgcn.yaml), filled in by the data layer.
 
     `init`: "xavier" draws the tables as the LightGCN model does (nn.Embedding, then Xavier-uniform)
     from the global stream seeded by `seed`, inside a forked RNG; "normal" draws 0.1 N(0, 1) from
     the pair sampler's generator before its first permutation. `fused_adam`: torch's fused Adam
     kernel, else the per-parameter loop (the two round differently)."""
 
+    model: type
     epochs: int
     seed: int
     batch_size: int

@@ -13,6 +13,7 @@ read the result through `benchmark.core.artefacts`.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 from dataclasses import asdict, replace
@@ -23,7 +24,6 @@ import numpy as np
 import torch
 import yaml
 
-from baselines.registry import get_spec
 from benchmark.core.artefacts import DatasetArtefacts, LightGCNPretraining, attach, requested_pretrainings
 from benchmark.core.atomic import atomic_save_array, atomic_write
 from benchmark.core.errors import DataError
@@ -61,7 +61,7 @@ def attach_artefacts(config, model_class, datasets) -> DatasetArtefacts:
 
 
 @cache
-def _lightgcn_defaults(path: str) -> dict:
+def _architecture_defaults(path: str) -> dict:
     values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     missing = [key for key in ARCHITECTURE if key not in values]
     if missing:
@@ -69,14 +69,15 @@ def _lightgcn_defaults(path: str) -> dict:
     return {key: values[key] for key in ARCHITECTURE}
 
 
-def lightgcn_defaults() -> dict:
-    """LightGCN's architecture from its registered defaults yaml (what a recipe's None fields take)."""
-    return dict(_lightgcn_defaults(str(get_spec("lightgcn").defaults_path())))
+def lightgcn_defaults(model: type) -> dict:
+    """The architecture in the defaults yaml beside `model`'s module (the registry's rule:
+    baselines/lightgcn/lightgcn.py -> lightgcn.yaml), what a recipe's None fields take."""
+    return dict(_architecture_defaults(str(Path(inspect.getfile(model)).with_suffix(".yaml"))))
 
 
 def resolved(recipe: LightGCNPretraining) -> LightGCNPretraining:
-    """`recipe` with every architecture field given (None: LightGCN's registered default)."""
-    defaults = lightgcn_defaults()
+    """`recipe` with every architecture field given (None: the default beside its LightGCN class)."""
+    defaults = lightgcn_defaults(recipe.model)
     return replace(recipe, **{key: defaults[key] for key in ARCHITECTURE if getattr(recipe, key) is None})
 
 
@@ -89,7 +90,8 @@ def cache_key(dataset, recipe: LightGCNPretraining) -> dict:
     return {
         "format": FORMAT, "dataset": folder.name, "version": read_meta(folder.name, folder.parent)["version"],
         "train_shape": list(matrix.shape), "train_nnz": int(matrix.nnz),
-        **{key: value for key, value in asdict(resolved(recipe)).items() if key != "device"},
+        **{key: value for key, value in asdict(resolved(recipe)).items() if key not in ("model", "device")},
+        "model": f"{recipe.model.__module__}:{recipe.model.__qualname__}",
         "device": device.type,
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         # more than one CPU thread sums sparse products in varying order: keyed, so a one-thread
@@ -128,7 +130,7 @@ def cached_lightgcn_embeddings(dataset, recipe: LightGCNPretraining) -> tuple[np
 
 def train_lightgcn(dataset, recipe: LightGCNPretraining) -> np.ndarray:
     """(n_users + n_items, d) float32 layer-combined embeddings, users then items, of the LightGCN
-    model (baselines/lightgcn) trained `recipe.epochs` epochs with BPR on the training split.
+    model `recipe.model` trained `recipe.epochs` epochs with BPR on the training split.
 
     A pre-training, not a trial: no validation, never sees valid/test. Seeded by `recipe.seed`
     inside a forked RNG, so the global stream a model's own initialisation draws from afterwards is
@@ -158,11 +160,9 @@ def train_lightgcn(dataset, recipe: LightGCNPretraining) -> np.ndarray:
 def _initial_lightgcn(dataset, recipe: LightGCNPretraining, generator: torch.Generator):
     """The LightGCN model (drawing its Xavier tables from the global stream), its tables replaced by
     0.1 N(0, 1) draws from `generator` under `init: normal`."""
-    from baselines.lightgcn.lightgcn import LightGCN
-
     settings = {**{key: getattr(recipe, key) for key in ARCHITECTURE}, "device": torch.device(recipe.device),
                 **{key: dataset.config[key] for key in ("USER_ID_FIELD", "ITEM_ID_FIELD", "NEG_PREFIX")}}
-    model = LightGCN(settings, dataset)
+    model = recipe.model(settings, dataset)
     if recipe.init == "normal":
         n_users = model.n_users
         table = 0.1 * torch.randn(n_users + model.n_items, recipe.embedding_size, generator=generator)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from baselines.lightgcn.lightgcn import LightGCN
 from benchmark.core.artefacts import LightGCNPretraining, lightgcn_embeddings, text_vectors
 from benchmark.core.errors import DataError
 from benchmark.core.interactions import batch_entry_count, train_matrix
@@ -38,7 +39,7 @@ def kmeans(points: torch.Tensor, k: int, seed: int, iterations: int = 50) -> tor
 
 
 # The short LightGCN pre-training behind `item_clusters_from: lightgcn` (DiffRec clusters
-# `item_emb.npy`, a trained LightGCN's item table): LightGCN's registered architecture, trained by the
+# `item_emb.npy`, a trained LightGCN's item table): LightGCN with its defaults yaml, trained by the
 # data layer (benchmark/data/artefacts.py) on the training split. 8192 pairs per step at lr 1e-2:
 # at lr 1e-3 the 20 epochs leave it far less trained (measured: docs/models/ldiffrec.md).
 CLUSTER_PRETRAIN_BATCH_SIZE = 8192
@@ -49,8 +50,8 @@ CLUSTER_SOURCES = ("text", "lightgcn")
 def cluster_pretraining(config) -> LightGCNPretraining:
     """The LightGCN pre-training whose item embeddings L-DiffRec clusters: seeded by the trial
     seed, on the trial's device, fused Adam (as the trainer's)."""
-    return LightGCNPretraining(epochs=int(config["cluster_pretrain_epochs"]), seed=int(config["seed"]),
-                               batch_size=CLUSTER_PRETRAIN_BATCH_SIZE,
+    return LightGCNPretraining(model=LightGCN, epochs=int(config["cluster_pretrain_epochs"]),
+                               seed=int(config["seed"]), batch_size=CLUSTER_PRETRAIN_BATCH_SIZE,
                                learning_rate=CLUSTER_PRETRAIN_LEARNING_RATE, init="xavier", fused_adam=True,
                                device=str(torch.device(config["device"])))
 

@@ -11,6 +11,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from baselines.lightgcn.lightgcn import LightGCN
 from benchmark.core import artefacts as core
 from benchmark.core.errors import DataError
 from benchmark.data import artefacts
@@ -20,8 +21,8 @@ from benchmark.runner.config import resolve
 from benchmark.runner.trial import build_recbole
 from tests.fixtures import recbole_splits, tiny_dataset
 
-RECIPE = core.LightGCNPretraining(epochs=2, seed=3, batch_size=64, learning_rate=1e-2, init="xavier",
-                                  fused_adam=False)
+RECIPE = core.LightGCNPretraining(model=LightGCN, epochs=2, seed=3, batch_size=64, learning_rate=1e-2,
+                                  init="xavier", fused_adam=False)
 
 
 def _cached_files(train_set):
