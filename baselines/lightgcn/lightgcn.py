@@ -8,8 +8,8 @@ from torch import nn
 
 from baselines.lightgcn.graph import LAYER_COMBINATIONS, drop_edges, normalized_adjacency, propagate
 from baselines.losses import bpr_loss, l2_rows
+from benchmark.core.artefacts import text_vectors
 from benchmark.core.interactions import train_matrix
-from benchmark.data.runtime import text_vectors
 
 
 class LightGCN(GeneralRecommender):

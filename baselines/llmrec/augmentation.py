@@ -5,98 +5,50 @@ like and one it would not. The proxy keeps that recipe and replaces the LLM's ju
 LM vectors the suite already has:
 
 1. candidates: the top `candidates` unseen items of each user under a short LightGCN trained on
-   the TRAINING interactions only (BPR, uniform negatives);
+   the TRAINING interactions only (BPR, uniform negatives; `proxy_pretraining`, trained and cached
+   by the data layer, benchmark/data/artefacts.py);
 2. positive / negative: the candidate whose item vector has the highest / lowest cosine
    similarity with the user's profile vector.
 
 Both picks are unseen training items of that user, so an augmented positive is a new edge, as
-in LLMRec. The result depends on the training split, the vectors and the settings alone; it is
-computed once and cached under `<data_root>/cache/llmrec/`, keyed by all of them.
+in LLMRec. The result depends on the training split, the vectors and the settings alone.
 """
 from __future__ import annotations
-
-import hashlib
-import json
-from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
-from baselines.lightgcn.graph import normalized_adjacency, propagate
-from baselines.losses import bpr_loss, l2_rows
-from benchmark.core.atomic import atomic_save_array
-from benchmark.core.paths import data_root
-from benchmark.data.layout import read_meta
+from baselines.lightgcn.lightgcn import LightGCN
+from benchmark.core.artefacts import LightGCNPretraining
 
-FORMAT = "semantic-proxy-v1"  # bump when the recipe changes: old cache entries stop matching
-
-
-@dataclass(frozen=True)
-class ProxySettings:
-    candidates: int = 10  # candidate items per user (what the LLM would choose from)
-    epochs: int = 20  # training epochs of the candidate LightGCN
-    dim: int = 64
-    layers: int = 2
-    learning_rate: float = 1e-2
-    batch_size: int = 2048
-    reg_weight: float = 1e-4
-    seed: int = 2025
+PROXY_BATCH_SIZE = 2048
+PROXY_LEARNING_RATE = 1e-2
+PROXY_REG_WEIGHT = 1e-4
 
 
-def sample_unseen(users: torch.Tensor, seen_keys: torch.Tensor, n_items: int,
-                  generator: torch.Generator) -> torch.Tensor:
-    """(B,) items in 1..N-1 not in the user's training set (rejection sampling on sorted keys)."""
-    items = torch.randint(1, n_items, users.shape, generator=generator)
-    while True:
-        keys = users * n_items + items
-        position = torch.searchsorted(seen_keys, keys).clamp(max=len(seen_keys) - 1)
-        seen = seen_keys[position] == keys
-        if not seen.any():
-            return items
-        items[seen] = torch.randint(1, n_items, (int(seen.sum()),), generator=generator)
-
-
-def candidate_lightgcn(interactions: sp.csr_matrix, settings: ProxySettings) -> tuple[torch.Tensor, torch.Tensor]:
-    """A short LightGCN (mean of layers) on the training matrix: (users (M, d), items (N, d))."""
-    generator = torch.Generator().manual_seed(settings.seed)
-    n_users, n_items = interactions.shape
-    graph = normalized_adjacency(interactions)
-    table = torch.nn.Parameter(0.1 * torch.randn(n_users + n_items, settings.dim, generator=generator))
-    optimizer = torch.optim.Adam([table], lr=settings.learning_rate)
-    coo = interactions.tocoo()
-    users, items = torch.as_tensor(coo.row, dtype=torch.long), torch.as_tensor(coo.col, dtype=torch.long)
-    seen_keys = torch.sort(users * n_items + items).values
-    for _ in range(settings.epochs):
-        order = torch.randperm(len(users), generator=generator)
-        for start in range(0, len(order), settings.batch_size):
-            index = order[start:start + settings.batch_size]
-            u, p = users[index], items[index]
-            n = sample_unseen(u, seen_keys, n_items, generator)
-            out = propagate(table, graph, settings.layers, "mean")
-            eu, ep, en = out[u], out[n_users + p], out[n_users + n]
-            loss = bpr_loss((eu * ep).sum(-1), (eu * en).sum(-1)).mean() + settings.reg_weight * l2_rows(
-                table[u], table[n_users + p], table[n_users + n])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    with torch.no_grad():
-        out = propagate(table, graph, settings.layers, "mean")
-    return out[:n_users], out[n_users:]
+def proxy_pretraining(config) -> LightGCNPretraining:
+    """The candidate LightGCN: the model's d and L, mean of layers, no edge dropout, trained on the
+    CPU (on any trial device) from 0.1 N(0, 1) tables drawn, as every pair, from one generator
+    seeded by the trial seed."""
+    return LightGCNPretraining(model=LightGCN, epochs=int(config["proxy_epochs"]), seed=int(config["seed"]),
+                               batch_size=PROXY_BATCH_SIZE, learning_rate=PROXY_LEARNING_RATE, init="normal",
+                               fused_adam=False, device="cpu", embedding_size=int(config["embedding_size"]),
+                               n_layers=int(config["n_layers"]), layer_combination="mean", keep_rate=1.0,
+                               reg_weight=PROXY_REG_WEIGHT)
 
 
 def semantic_proxy_edges(interactions: sp.csr_matrix, user_vectors: np.ndarray, item_vectors: np.ndarray,
-                         settings: ProxySettings) -> np.ndarray:
+                         user_emb: torch.Tensor, item_emb: torch.Tensor, n_candidates: int) -> np.ndarray:
     """(M, 2) int64: each user's augmented (positive, negative) item, -1 for users without
-    training items (RecBole's padding user among them). Internal ids; training data only."""
+    training items (RecBole's padding user among them). Internal ids; training data only.
+    `user_emb` (M, d), `item_emb` (N, d): the candidate LightGCN's embeddings."""
     interactions = interactions.tocsr()
     n_users, n_items = interactions.shape
     counts = np.diff(interactions.indptr)
-    k = min(settings.candidates, n_items - 1 - int(counts.max()))
+    k = min(n_candidates, n_items - 1 - int(counts.max()))
     if k < 2:
-        raise ValueError(f"semantic proxy: users have too few unseen items for {settings.candidates} candidates")
-    user_emb, item_emb = candidate_lightgcn(interactions, settings)
+        raise ValueError(f"semantic proxy: users have too few unseen items for {n_candidates} candidates")
     users_v = torch.nn.functional.normalize(torch.as_tensor(user_vectors, dtype=torch.float32), dim=-1)
     items_v = torch.nn.functional.normalize(torch.as_tensor(item_vectors, dtype=torch.float32), dim=-1)
     edges = np.full((n_users, 2), -1, dtype=np.int64)
@@ -113,25 +65,3 @@ def semantic_proxy_edges(interactions: sp.csr_matrix, user_vectors: np.ndarray, 
         negative = candidates.gather(1, similarity.argmin(1, keepdim=True)).squeeze(1)
         edges[batch.numpy()] = torch.stack([positive, negative], 1).numpy()
     return edges
-
-
-def cache_path(dataset_name: str, dataset_version: str, shape: tuple[int, int], settings: ProxySettings) -> Path:
-    key = json.dumps({"format": FORMAT, "dataset": dataset_name, "version": dataset_version,
-                      "shape": list(shape), **asdict(settings)}, sort_keys=True)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return data_root() / "cache" / "llmrec" / f"{dataset_name}-{digest}.npy"
-
-
-def cached_semantic_proxy_edges(dataset, interactions: sp.csr_matrix, user_vectors: np.ndarray,
-                                item_vectors: np.ndarray, settings: ProxySettings) -> tuple[np.ndarray, str]:
-    """(edges, "cache" | "built") for a RecBole train dataset; builds and stores on a miss."""
-    folder = Path(dataset.dataset_path)
-    version = read_meta(folder.name, folder.parent).get("version")
-    path = cache_path(folder.name, str(version), interactions.shape, settings)
-    if path.is_file():
-        edges = np.load(path, allow_pickle=False)
-        if edges.shape == (interactions.shape[0], 2):
-            return edges, "cache"
-    edges = semantic_proxy_edges(interactions, user_vectors, item_vectors, settings)
-    atomic_save_array(path, edges)
-    return edges, "built"

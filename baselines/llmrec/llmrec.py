@@ -9,8 +9,9 @@ from torch import nn
 from torch.nn.functional import normalize
 
 from baselines.lightgcn.lightgcn import LightGCN
-from baselines.llmrec.augmentation import ProxySettings, cached_semantic_proxy_edges
+from baselines.llmrec.augmentation import proxy_pretraining, semantic_proxy_edges
 from baselines.losses import bpr_loss, scaled_cosine_error
+from benchmark.core.artefacts import LightGCNPretraining, lightgcn_embeddings
 
 PRUNE_CHOICES = ("highest_loss", "lowest_loss")
 
@@ -82,11 +83,16 @@ class LLMRec(LightGCN):
         self.ui = row_scaled(self.interactions, self.device)  # (M, N)
         self.iu = row_scaled(self.interactions.T.tocsr(), self.device)  # (N, M)
 
-        settings = ProxySettings(candidates=int(config["proxy_candidates"]), epochs=int(config["proxy_epochs"]),
-                                 dim=self.embedding_size, layers=self.n_layers, seed=int(config["seed"]))
-        edges, self.augmentation_source = cached_semantic_proxy_edges(
-            dataset, self.interactions, self.user_profiles.cpu().numpy(), self.item_profiles.cpu().numpy(), settings)
+        proxy = torch.from_numpy(lightgcn_embeddings(dataset, proxy_pretraining(config))).clone()  # (M + N, d)
+        edges = semantic_proxy_edges(self.interactions, self.user_profiles.cpu().numpy(),
+                                     self.item_profiles.cpu().numpy(), proxy[:self.n_users], proxy[self.n_users:],
+                                     int(config["proxy_candidates"]))
         self.register_buffer("augmented", torch.as_tensor(edges, device=self.device), persistent=False)  # (M, 2)
+
+    @classmethod
+    def pretrainings(cls, config) -> tuple[LightGCNPretraining, ...]:
+        """What the data layer trains before the model is built: the semantic proxy's candidate LightGCN."""
+        return (proxy_pretraining(config),)
 
     def feature_branch(self, user_x: torch.Tensor, item_x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Two-hop features: user profile -> items -> users, item vector -> users -> items."""

@@ -1,7 +1,8 @@
 """What models and the trainer read from a prepared dataset at train time.
 
-RecBole reads the interaction files itself (`recbole_dataset_config`); models read the text
-vectors through `text_vectors(dataset, kind)`, aligned to RecBole's internal ids.
+RecBole reads the interaction files itself (`recbole_dataset_config`); `text_vectors(dataset, kind)`
+reads the text vectors aligned to RecBole's internal ids, which `benchmark.data.artefacts` attaches
+to the dataset for the model.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark.core.artefacts import missing_text_message
 from benchmark.core.errors import DataError
 from benchmark.data.layout import SPLITS, load_vector_file, prepared_root, read_meta, vector_file
 
@@ -42,14 +44,13 @@ def external_ids(dataset, kind: str) -> np.ndarray:
 
 
 def text_vectors(dataset, kind: str, required_by: str = "this model") -> np.ndarray:
-    """The `kind` ("user"/"item") text vectors as rows of RecBole internal ids; row 0 is zeros."""
-    folder = Path(dataset.dataset_path)
-    path = folder / vector_file(kind)
+    """The `kind` ("user"/"item") text vectors as rows of RecBole internal ids; row 0 is zeros.
+
+    Read from the prepared files; models read the copy attached to their dataset
+    (`benchmark.core.artefacts.text_vectors`)."""
+    path = Path(dataset.dataset_path) / vector_file(kind)
     if not path.is_file():
-        raise DataError(
-            f"{path}: {required_by} needs {kind} text vectors, and dataset '{folder.name}' has none "
-            "(prepare it with profile texts or vectors, or pick an interaction-only model)"
-        )
+        raise DataError(missing_text_message(path, kind, required_by))
     vectors = load_vector_file(path)
     ids = external_ids(dataset, kind)
     if len(ids) > 1 and int(ids[1:].max()) >= vectors.shape[0]:

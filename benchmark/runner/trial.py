@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from baselines.registry import get_spec
+from benchmark.data.artefacts import attach_artefacts
 from benchmark.data.runtime import external_ids, recbole_dataset_config
 from benchmark.runner import compat
 from benchmark.runner.checkout import source_commit
@@ -72,8 +73,9 @@ def build_recbole(config: dict, model_class: type | None = None):
             "reproducibility": True, "show_progress": False, "log_wandb": False,
         })
     init_seed(config["seed"], True)
-    dataset = create_dataset(recbole_config)
-    return recbole_config, cls, dataset.build()
+    datasets = create_dataset(recbole_config).build()
+    attach_artefacts(recbole_config, cls, datasets)  # text vectors, pre-trained embeddings: what the model reads
+    return recbole_config, cls, datasets
 
 
 @dataclass

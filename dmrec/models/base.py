@@ -28,8 +28,8 @@ from recbole.model.abstract_recommender import GeneralRecommender
 from recbole.utils import InputType
 from torch import nn
 
+from benchmark.core.artefacts import text_vectors
 from benchmark.core.interactions import SparseRows, train_matrix
-from benchmark.data.runtime import text_vectors
 from dmrec.divergences import Gaussian
 from dmrec.matchers import FORMULATIONS, Matched, get_matcher, resolve_beta
 from dmrec.pmn import ProbabilisticMetaNetwork

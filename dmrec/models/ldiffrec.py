@@ -8,9 +8,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from baselines.lightgcn.lightgcn import LightGCN
+from benchmark.core.artefacts import LightGCNPretraining, lightgcn_embeddings, text_vectors
 from benchmark.core.errors import DataError
 from benchmark.core.interactions import batch_entry_count, train_matrix
-from benchmark.data.runtime import text_vectors
 from dmrec.divergences import Gaussian
 from dmrec.models.base import GenerativeRecommender, MultinomialHead
 
@@ -37,44 +38,22 @@ def kmeans(points: torch.Tensor, k: int, seed: int, iterations: int = 50) -> tor
     return labels
 
 
-# The short LightGCN pre-training behind `item_clusters_from: lightgcn`: its architecture is
-# baselines/lightgcn's defaults yaml; 8192 pairs per step at lr 1e-2 reach Recall@20 0.123 on
-# Amazon-Book's validation split in 20 epochs (0.062 at lr 1e-3), ~20 s on one CPU thread.
+# The short LightGCN pre-training behind `item_clusters_from: lightgcn` (DiffRec clusters
+# `item_emb.npy`, a trained LightGCN's item table): LightGCN with its defaults yaml, trained by the
+# data layer (benchmark/data/artefacts.py) on the training split. 8192 pairs per step at lr 1e-2:
+# at lr 1e-3 the 20 epochs leave it far less trained (measured: docs/models/ldiffrec.md).
 CLUSTER_PRETRAIN_BATCH_SIZE = 8192
 CLUSTER_PRETRAIN_LEARNING_RATE = 1e-2
 CLUSTER_SOURCES = ("text", "lightgcn")
 
 
-def lightgcn_item_embeddings(dataset, config, epochs: int, seed: int, device) -> torch.Tensor:
-    """(n_items - 1, d) layer-combined item embeddings of a LightGCN trained `epochs` epochs with
-    BPR on the training split: DiffRec clusters `item_emb.npy`, a trained LightGCN's item table.
-
-    A pre-training step of the model, not a trial: no validation, never sees valid/test. Seeded by
-    `seed` inside a forked RNG, so the global stream the model's own initialisation draws from is
-    the same as without it."""
-    from baselines.lightgcn.lightgcn import LightGCN
-    from benchmark.runner.config import model_defaults
-    from benchmark.runner.training.loaders import PairBatchLoader
-
-    device = torch.device(device)
-    settings = {**model_defaults("lightgcn")[0], "device": device,
-                **{key: config[key] for key in ("USER_ID_FIELD", "ITEM_ID_FIELD", "NEG_PREFIX")}}
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        model = LightGCN(settings, dataset).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=CLUSTER_PRETRAIN_LEARNING_RATE, fused=True)
-        loader = PairBatchLoader(dataset, CLUSTER_PRETRAIN_BATCH_SIZE, torch.Generator().manual_seed(seed),
-                                 neg_field=model.NEG_ITEM_ID)
-        model.train()
-        for _ in range(epochs):
-            for interaction in loader.epoch(device):
-                optimizer.zero_grad(set_to_none=True)
-                model.calculate_loss(interaction).backward()
-                optimizer.step()
-        model.eval()
-        with torch.no_grad():
-            _, items = model.embed()
-    return items[1:].cpu()
+def cluster_pretraining(config) -> LightGCNPretraining:
+    """The LightGCN pre-training whose item embeddings L-DiffRec clusters: seeded by the trial
+    seed, on the trial's device, fused Adam (as the trainer's)."""
+    return LightGCNPretraining(model=LightGCN, epochs=int(config["cluster_pretrain_epochs"]),
+                               seed=int(config["seed"]), batch_size=CLUSTER_PRETRAIN_BATCH_SIZE,
+                               learning_rate=CLUSTER_PRETRAIN_LEARNING_RATE, init="xavier", fused_adam=True,
+                               device=str(torch.device(config["device"])))
 
 
 def item_clusters(dataset, n_clusters: int, seed: int, features: torch.Tensor | None = None) -> np.ndarray:
@@ -351,16 +330,25 @@ class LDiffRec(GenerativeRecommender):
         self.initialize_weights()
         self.init_group_encoders(labels, offsets, sizes)
 
+    @classmethod
+    def pretrainings(cls, config) -> tuple[LightGCNPretraining, ...]:
+        """What the data layer trains before the model is built: the LightGCN behind
+        `item_clusters_from: lightgcn` (benchmark.core.artefacts)."""
+        if str(config["item_clusters_from"]) != "lightgcn" or int(config["n_clusters"]) <= 1:
+            return ()
+        return (cluster_pretraining(config),)
+
     def cluster_features(self, config, dataset) -> torch.Tensor | None:
         """What the items are clustered on: None (text vectors, `item_clusters`' default) or, with
-        `item_clusters_from: lightgcn`, the item embeddings of a short LightGCN pre-training."""
+        `item_clusters_from: lightgcn`, the (n_items - 1, d) item embeddings of a short LightGCN
+        pre-training (`pretrainings`)."""
         source = str(config["item_clusters_from"])
         if source not in CLUSTER_SOURCES:
             raise ValueError(f"item_clusters_from must be one of {CLUSTER_SOURCES}, not {source!r}")
         if source == "text" or self.n_clusters <= 1:
             return None
-        return lightgcn_item_embeddings(dataset, config, int(config["cluster_pretrain_epochs"]),
-                                        int(config["seed"]), self.device)
+        embeddings = lightgcn_embeddings(dataset, cluster_pretraining(config))  # users, then items
+        return torch.as_tensor(embeddings[dataset.user_num + 1:])  # the real items (item 0 is padding)
 
     def optimizer_groups(self, learning_rate: float) -> list[dict]:
         """The trainer's parameter groups: every parameter at `learning_rate`, or, with

@@ -4,10 +4,11 @@ bookkeeping without host reads (the device-side path, run here on CPU tensors)."
 import pytest
 import torch
 
-from benchmark.runner.config import ConfigError, resolve
+from benchmark.runner.config import ConfigError, model_defaults, resolve
+from benchmark.runner.training.loaders import PairBatchLoader
 from benchmark.runner.training.trainer import ProtocolTrainer
 from benchmark.runner.trial import build_recbole, train_and_evaluate
-from dmrec.models.ldiffrec import LatentDiffusion, lightgcn_item_embeddings
+from dmrec.models.ldiffrec import LatentDiffusion
 from tests.model_checks import build_model
 
 SETTINGS = {"matcher": "none", "train_batch_size": 16, "use_gpu": False}
@@ -55,17 +56,41 @@ def test_bad_values_are_config_errors(override, message):
 
 # --- clusters on the item embeddings of a pre-trained LightGCN ---------------------------------
 
-def test_lightgcn_pretraining_is_seeded_and_leaves_the_global_stream_alone(data_root):
-    _, recbole_config, train_set, _ = build_model("ldiffrec")
-    torch.manual_seed(7)
-    first = lightgcn_item_embeddings(train_set, recbole_config, 2, seed=1, device="cpu")
-    after = torch.rand(4)
-    torch.manual_seed(7)
-    assert torch.equal(after, torch.rand(4))  # the pre-training drew from a forked generator
-    assert first.shape == (train_set.item_num - 1, 64) and torch.isfinite(first).all()
-    assert torch.equal(first, lightgcn_item_embeddings(train_set, recbole_config, 2, seed=1, device="cpu"))
-    assert not torch.equal(first, lightgcn_item_embeddings(train_set, recbole_config, 2, seed=2, device="cpu"))
-    assert not torch.equal(first, lightgcn_item_embeddings(train_set, recbole_config, 3, seed=1, device="cpu"))
+def trainer_lightgcn_items(train_set, recbole_config, epochs: int, seed: int) -> torch.Tensor:
+    """(n_items - 1, d) item embeddings of LightGCN trained as a trial trains it: the model with its
+    registered defaults, the runner's pair loader, fused Adam; 8192 pairs per step at lr 1e-2."""
+    from baselines.lightgcn.lightgcn import LightGCN
+
+    settings = {**model_defaults("lightgcn")[0], "device": torch.device("cpu"),
+                **{key: recbole_config[key] for key in ("USER_ID_FIELD", "ITEM_ID_FIELD", "NEG_PREFIX")}}
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = LightGCN(settings, train_set)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-2, fused=True)
+        loader = PairBatchLoader(train_set, 8192, torch.Generator().manual_seed(seed), neg_field=model.NEG_ITEM_ID)
+        for _ in range(epochs):
+            for interaction in loader:
+                optimizer.zero_grad(set_to_none=True)
+                model.calculate_loss(interaction).backward()
+                optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            return model.embed()[1][1:]
+
+
+def test_clusters_read_the_item_embeddings_of_lightgcn_trained_as_a_trial_trains_it(data_root):
+    net, recbole_config, train_set, _ = build_model("ldiffrec", n_clusters=3, item_clusters_from="lightgcn",
+                                                    cluster_pretrain_epochs=3, seed=1)
+    (recipe,) = type(net).pretrainings(recbole_config)
+    assert (recipe.epochs, recipe.seed, recipe.batch_size, recipe.learning_rate) == (3, 1, 8192, 1e-2)
+    features = net.cluster_features(recbole_config, train_set)
+    assert torch.equal(features, trainer_lightgcn_items(train_set, recbole_config, 3, seed=1))
+    assert features.shape == (train_set.item_num - 1, 64)
+    assert not torch.equal(features, trainer_lightgcn_items(train_set, recbole_config, 3, seed=2))
+    for no_pretraining in ({"item_clusters_from": "text", "n_clusters": 3},
+                           {"item_clusters_from": "lightgcn", "n_clusters": 1}):
+        plain, config, *_ = build_model("ldiffrec", **no_pretraining)
+        assert type(plain).pretrainings(config) == ()
 
 
 def test_lightgcn_clusters_partition_the_items(data_root):

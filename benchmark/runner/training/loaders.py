@@ -14,6 +14,7 @@ import torch
 from recbole.data.interaction import Interaction
 
 from benchmark.core.interactions import ENTRY_COUNT, train_matrix
+from benchmark.core.pairs import PairSampler
 
 
 def to_device(tensor: torch.Tensor, device) -> torch.Tensor:
@@ -73,56 +74,28 @@ class UserBatchLoader:
 
 
 class PairBatchLoader:
-    """One epoch = one pass over the training (user, item) pairs, shuffled, each with
-    `num_negatives` items drawn uniformly among the items the user has not seen in training
-    (rejection sampling; item 0, RecBole's padding, is never drawn)."""
+    """BPR batches of (user, positive, negatives) as RecBole `Interaction`s, drawn by the one pair
+    sampler (`benchmark.core.pairs.PairSampler`: shuffled training pairs, unseen negatives)."""
 
     def __init__(self, dataset, batch_size: int, generator: torch.Generator, num_negatives: int = 1,
                  neg_field: str | None = None):
         self.dataset = dataset
         self.batch_size = batch_size
-        self.generator = generator
+        self.sampler = PairSampler(train_matrix(dataset), generator, num_negatives, name=dataset.dataset_name)
         self.num_negatives = num_negatives
-        matrix = train_matrix(dataset).tocoo()
-        self.users = torch.as_tensor(matrix.row, dtype=torch.long)
-        self.items = torch.as_tensor(matrix.col, dtype=torch.long)
-        self.n_items = matrix.shape[1]
-        # one bit per (user, item) cell, set where the user has seen the item in training: a
-        # lookup is a gather and a shift, ~9x faster than a binary search over sorted pair keys
-        # (AlphaRec checks 256 draws per pair), and it takes users x items / 8 bytes (13 MB for
-        # Amazon-Book)
-        keys = matrix.row.astype(np.int64) * self.n_items + matrix.col
-        seen_bits = np.zeros((matrix.shape[0] * self.n_items + 7) // 8, dtype=np.uint8)
-        np.bitwise_or.at(seen_bits, keys >> 3, (1 << (keys & 7)).astype(np.uint8))
-        self.seen_bits = torch.from_numpy(seen_bits)
         self.uid_field, self.iid_field = dataset.uid_field, dataset.iid_field
         self.neg_field = neg_field or dataset.config["NEG_PREFIX"] + self.iid_field
-        if int(np.diff(train_matrix(dataset).indptr).max()) >= self.n_items - 1:
-            raise ValueError(f"{dataset.dataset_name}: a user has seen every item, no negative can be drawn")
+
+    @property
+    def seen_bits(self) -> torch.Tensor:
+        return self.sampler.seen_bits
 
     def __len__(self) -> int:
-        return (len(self.users) + self.batch_size - 1) // self.batch_size
-
-    def sample_negatives(self, users: torch.Tensor) -> torch.Tensor:
-        """(B, num_negatives) unseen items per user."""
-        shape = (len(users), self.num_negatives)
-        negatives = torch.randint(1, self.n_items, shape, generator=self.generator).view(-1)
-        owners = users.unsqueeze(1).expand(shape).reshape(-1)
-        pending = torch.arange(len(negatives))  # only redrawn entries are checked again
-        while len(pending):
-            keys = owners[pending] * self.n_items + negatives[pending]
-            seen = (self.seen_bits[keys >> 3] >> (keys & 7).to(torch.uint8)) & 1
-            pending = pending[seen.bool()]
-            negatives[pending] = torch.randint(1, self.n_items, (len(pending),), generator=self.generator)
-        return negatives.view(shape)
+        return self.sampler.batch_count(self.batch_size)
 
     def _host_batches(self):
         """(users, items, negatives) of each batch, drawn on the host in the one order a seed fixes."""
-        order = torch.randperm(len(self.users), generator=self.generator)
-        for start in range(0, len(order), self.batch_size):
-            index = order[start:start + self.batch_size]
-            users, items = self.users[index], self.items[index]
-            yield users, items, self.sample_negatives(users)
+        return self.sampler.batches(self.batch_size)
 
     def _interaction(self, users, items, negatives) -> Interaction:
         return Interaction({
