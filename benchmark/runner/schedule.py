@@ -340,7 +340,11 @@ def run_with_ray(trials: list[Trial], store: ResultStore, progress: Progress, cp
                     progress.ended(trial.config["trial_id"], result)
 
             def on_trial_error(self, iteration, trials, trial, **info):
-                # the worker process died (killed, out of host memory): nothing was recorded from inside
+                # the worker process died (killed, out of host memory): nothing was recorded from inside.
+                # After a stop signal, Tune's own shutdown kills the running workers and reports each
+                # here: that is the stop, not a failure of the trial, so nothing is recorded
+                if STOP.received is not None:
+                    return
                 trial_id = trial.config["trial_id"]
                 error = f"the Ray worker running this trial died ({trial.error_file or 'no error file'})"
                 if trial_id not in store.finished_ids():
