@@ -8,7 +8,9 @@
 
 A trial runs when it has no finished record; `--force` reruns finished ones, `--retry-failed`
 only the failed ones, `--rerun-stale` the ones made by other code than today's. A trial another
-live runner (or shard) is training is left to it. Exit status: 0 when every trial asked for is
+live runner (or shard) is training is left to it. A trial that another grid under the same results
+root finished with today's code (same id: same resolved config and dataset version) is copied from
+there, not trained again; `--force` trains it anyway. Exit status: 0 when every trial asked for is
 finished, 1 for bad data, failed trials or a store that stopped accepting writes, 2 for a bad
 grid, config or command line (results root included; nothing ran), 130 when interrupted.
 """
@@ -30,6 +32,8 @@ from benchmark.runner.schedule import STOP, ScheduleError, check_request
 from benchmark.runner.store import ResultStore, StoreUnwritable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+REUSE_NOTE = ("{} trials {} stored by another grid under this results root and {} copied from it, not "
+              "trained again (--force trains them)")
 STALE_NOTE = "{} finished trials were made by other code than today's (stale): rerun them with --rerun-stale"
 
 
@@ -130,10 +134,20 @@ def select(trials: list[Trial], store: ResultStore, force: bool, retry_failed: b
     return [t for t in trials if t.trial_id not in finished or t.trial_id in stale]
 
 
-def dry_run(grid: Grid, trials: list[Trial], store: ResultStore) -> None:
+def elsewhere(trials: list[Trial], store: ResultStore, ids: set[str]) -> dict[str, str]:
+    """Trial id -> the other grid under the same root to copy it from, for the `ids` among `trials`."""
+    from benchmark.runner.execute import reusable
+
+    return store.find_elsewhere([t.trial_id for t in trials if t.trial_id in ids], reusable)
+
+
+def trial_states(trials: list[Trial], store: ResultStore) -> tuple[list[str], set[str]]:
+    """Each trial's state as the dry run shows it, and the stale ones."""
     finished, failed, claimed = store.finished_ids(), store.failed_ids(), store.claimed_ids()
     stale = stale_ids(trials, store, finished)
-    counts: dict[str, int] = {}
+    unfinished = {t.trial_id for t in trials if t.prepared and t.trial_id not in claimed.keys() | finished}
+    found = elsewhere(trials, store, unfinished)
+    states = []
     for trial in trials:
         if not trial.prepared:
             state = "dataset not prepared"
@@ -141,13 +155,27 @@ def dry_run(grid: Grid, trials: list[Trial], store: ResultStore) -> None:
             state = "running"
         elif trial.trial_id in finished:
             state = "stale" if trial.trial_id in stale else "done"
+        elif trial.trial_id in found:
+            state = f"reusable from {found[trial.trial_id]}"
         else:
             state = "FAILED" if trial.trial_id in failed else "pending"
-        counts[state] = counts.get(state, 0) + 1
-        print(f"{trial.trial_id or '-':<16}  {state:<7}  {trial.describe(grid.sweep_axes)}")
-    order = ("done", "stale", "running", "FAILED", "pending", "dataset not prepared")
+        states.append(state)
+    return states, stale
+
+
+def dry_run(grid: Grid, trials: list[Trial], store: ResultStore) -> None:
+    states, stale = trial_states(trials, store)
+    counts: dict[str, int] = {}
+    width = max([7, *(len(s) for s in states if s.startswith("reusable"))])
+    for trial, state in zip(trials, states, strict=True):
+        kind = "reusable" if state.startswith("reusable") else state
+        counts[kind] = counts.get(kind, 0) + 1
+        print(f"{trial.trial_id or '-':<16}  {state:<{width}}  {trial.describe(grid.sweep_axes)}")
+    order = ("done", "stale", "reusable", "running", "FAILED", "pending", "dataset not prepared")
     parts = [f"{counts[s]} {'failed' if s == 'FAILED' else s}" for s in order if counts.get(s)]
     print(f"{len(trials)} trials in grid '{grid.name}': {', '.join(parts)}")
+    if counts.get("reusable"):
+        print(REUSE_NOTE.format(counts["reusable"], "are", "will be"))
     if stale:
         print(STALE_NOTE.format(len(stale)))
     unprepared = sorted({t.dataset for t in trials if not t.prepared})
@@ -288,18 +316,21 @@ def run_grid(grid: Grid, trials: list[Trial], store: ResultStore, args) -> int:
     busy = [t for t in todo if t.trial_id in held]
     todo = [t for t in todo if t.trial_id not in held]
     labels = {t.trial_id: t.describe(grid.sweep_axes) for t in trials}
-    part = f" (shard {args.shard[0]}/{args.shard[1]})" if args.shard else ""
-    print(f"grid '{grid.name}'{part}: {len(trials)} trials, {len(trials) - len(todo) - len(busy)} already stored "
-          f"or skipped, {len(busy)} being run by another runner, {len(todo)} to run "
-          f"({'in this process' if args.no_ray else 'Ray'}); results in {store.folder}", flush=True)
-    for trial in busy:
-        holder = held[trial.trial_id]
-        print(f"skip: {trial.trial_id} {labels[trial.trial_id]}: held by pid {holder.get('pid')} on "
-              f"{holder.get('host')} since {holder.get('started_at')}", flush=True)
     before = store.finished_ids() if todo else set()
     try:
-        status = run_todo(todo, store, labels, args) if todo else None
-        status = finish(grid, trials, store, labels) if status is None else status
+        reused = {} if args.force else reuse_elsewhere(todo, store, args.rerun_stale)
+        todo = [t for t in todo if t.trial_id not in reused]
+        part = f" (shard {args.shard[0]}/{args.shard[1]})" if args.shard else ""
+        print(f"grid '{grid.name}'{part}: {len(trials)} trials, {len(trials) - len(todo) - len(busy) - len(reused)} "
+              f"already stored or skipped, {len(reused)} reused from other grids, {len(busy)} being run by another "
+              f"runner, {len(todo)} to run ({'in this process' if args.no_ray else 'Ray'}); "
+              f"results in {store.folder}", flush=True)
+        for trial in busy:
+            holder = held[trial.trial_id]
+            print(f"skip: {trial.trial_id} {labels[trial.trial_id]}: held by pid {holder.get('pid')} on "
+                  f"{holder.get('host')} since {holder.get('started_at')}", flush=True)
+        status = run_todo(todo, store, labels, args, reused) if todo else None
+        status = finish(grid, trials, store, labels, reused) if status is None else status
         STOP.check()  # a stop whose KeyboardInterrupt was lost still ends as a stop
         return status
     except KeyboardInterrupt:
@@ -307,8 +338,25 @@ def run_grid(grid: Grid, trials: list[Trial], store: ResultStore, args) -> int:
         return interrupted(len({t.trial_id for t in todo} & (store.finished_ids() - before)))
 
 
-def run_todo(todo: list[Trial], store: ResultStore, labels: dict, args) -> int | None:
-    """Schedule the trials; None when they all ended, else the exit status of what stopped them."""
+def reuse_elsewhere(todo: list[Trial], store: ResultStore, rerun_stale: bool) -> dict[str, str]:
+    """Copy into this grid, each under its claim, the trials of `todo` that another grid under the same
+    root finished with today's code; trial id -> the grid copied from."""
+    from benchmark.runner.execute import REPLACE_STALE, reuse_stored
+
+    found = elsewhere(todo, store, {t.trial_id for t in todo})
+    reused = {}
+    for trial in todo:
+        STOP.check()
+        if trial.trial_id in found:
+            source = reuse_stored(store, trial.trial_id, found[trial.trial_id], REPLACE_STALE if rerun_stale else False)
+            if source is not None:
+                reused[trial.trial_id] = source
+    return reused
+
+
+def run_todo(todo: list[Trial], store: ResultStore, labels: dict, args, reused: dict[str, str]) -> int | None:
+    """Schedule the trials; None when they all ended, else the exit status of what stopped them. The
+    trials that were copied from another grid instead of trained are added to `reused`."""
     from benchmark.runner.compat import CompatError, require_recbole
 
     try:
@@ -317,7 +365,7 @@ def run_todo(todo: list[Trial], store: ResultStore, labels: dict, args) -> int |
         say_error(error)
         return EXIT_FAILED
     try:
-        _schedule(todo, store, labels, args)
+        reused.update(_schedule(todo, store, labels, args))
     except ScheduleError as error:  # a request the cluster can never hold: nothing was submitted
         say_error(error)
         return EXIT_USAGE
@@ -330,7 +378,8 @@ def run_todo(todo: list[Trial], store: ResultStore, labels: dict, args) -> int |
     return None
 
 
-def _schedule(todo: list[Trial], store: ResultStore, labels: dict, args) -> None:
+def _schedule(todo: list[Trial], store: ResultStore, labels: dict, args) -> dict[str, str]:
+    """Run the trials; those that another grid finished meanwhile were copied: trial id -> that grid."""
     from benchmark.runner.execute import REPLACE_STALE, run_and_store
     from benchmark.runner.progress import Progress
     from benchmark.runner.schedule import run_sequential, run_with_ray
@@ -347,10 +396,11 @@ def _schedule(todo: list[Trial], store: ResultStore, labels: dict, args) -> None
                      execute=execute)
     STOP.check()  # a stop whose KeyboardInterrupt was lost: never "all trials ended"
     print(progress.line("all trials ended"), flush=True)
+    return progress.reused
 
 
-def finish(grid: Grid, trials: list[Trial], store: ResultStore, labels: dict) -> int:
-    """The summary table, the failures, the stale records; the exit status."""
+def finish(grid: Grid, trials: list[Trial], store: ResultStore, labels: dict, reused: dict[str, str]) -> int:
+    """The summary table, the trials copied from other grids, the failures, the stale records; the exit status."""
     try:
         store.rebuild_index()
     except OSError as error:
@@ -358,6 +408,9 @@ def finish(grid: Grid, trials: list[Trial], store: ResultStore, labels: dict) ->
         return EXIT_FAILED
     finished, failed = store.finished_ids(), store.failed_ids()
     print(f"\n{grid.name}: test metrics, mean ± std (ddof=1) over seeds\n{summary(grid, trials, store)}")
+    if reused:
+        sources = ", ".join(sorted(set(reused.values())))
+        print(f"{len(reused)} trials reused: copied from grid(s) {sources}, not trained again (--force trains them)")
     stale = stale_ids(trials, store, finished)
     if stale:
         print(STALE_NOTE.format(len(stale)))

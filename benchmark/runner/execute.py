@@ -1,5 +1,9 @@
 """One trial in, one stored outcome out: the unit of work, identical with and without Ray.
 
+A trial that another grid under the same results root already finished, with today's code, is
+copied from there instead of trained (`reuse_stored`): its id is the hash of its resolved config
+and dataset version, so the same id is the same trial. `force=True` never copies.
+
 While it trains, each epoch goes to the trial's epoch log (`results/<grid>/trials/<id>/epochs.jsonl`),
 to TensorBoard when asked (`results/<grid>/tensorboard/<id>/`) and to the caller's hook (the
 progress display, or Ray Tune's reporting).
@@ -41,6 +45,42 @@ def _keep_stored(store: ResultStore, trial_id: str, force: bool | str) -> bool:
     return True
 
 
+def reusable(record: dict) -> bool:
+    """Whether another grid may copy this finished record: made by today's code for its model."""
+    from benchmark.runner.provenance import is_stale
+
+    return not is_stale(record)
+
+
+def _adopt(store: ResultStore, trial_id: str, force: bool | str, sources: list[str] | None = None) -> str | None:
+    """Under this grid's claim: copy the trial from the first grid (of `sources`, else any) that holds a
+    reusable record of it; the grid copied from, or None. Never with `force=True`."""
+    if force is True:
+        return None
+    sources = sources if sources is not None else list(store.find_elsewhere([trial_id], reusable).values())
+    for grid in sources:
+        try:
+            if store.adopt(trial_id, ResultStore(grid, store.root), reusable, force=bool(force)):
+                return grid
+        except (InvalidRecord, OSError) as error:  # that copy cannot be stored here: train instead
+            _warn(f"trial {trial_id}: not copied from grid '{grid}' ({error}); it is trained here")
+            return None
+    return None
+
+
+def reuse_stored(store: ResultStore, trial_id: str, source: str, force: bool | str = False) -> str | None:
+    """Claim the trial in `store` and copy it from grid `source`, unless another live runner holds it,
+    a record kept by `force`'s rule is already here, or the source no longer holds a reusable record:
+    the grid copied from, or None (then the trial goes on to be run as usual)."""
+    claim = store.claim(trial_id)
+    if claim is None:
+        return None
+    with claim:
+        if _keep_stored(store, trial_id, force):
+            return None
+        return _adopt(store, trial_id, force, [source])
+
+
 def run_and_store(inputs: TrialInputs, results_root: str | None = None, threads: int | None = None,
                   force: bool | str = False, on_epoch: Callable[[EpochEvent], None] | None = None,
                   tensorboard: bool = False) -> dict:
@@ -52,8 +92,10 @@ def run_and_store(inputs: TrialInputs, results_root: str | None = None, threads:
     it was made by other code (`benchmark.runner.provenance`); a replaced record stays until the rerun
     finishes. A trial that another live runner holds is left to it. `on_epoch`: receives each epoch
     (after the epoch log has it); `tensorboard`: also write TensorBoard event files.
-    Returns {"trial_id", "status": "finished"|"failed"|"exists"|"claimed", "seconds", "error"?,
-    "recall@20"?}. Raises `StoreUnwritable` only when not even the failure can be written."""
+    Unless `force=True`, a trial that another grid under the same root finished with today's code
+    is copied from it instead (status "reused", "from": that grid).
+    Returns {"trial_id", "status": "finished"|"failed"|"exists"|"claimed"|"reused", "seconds", "error"?,
+    "recall@20"?, "from"?}. Raises `StoreUnwritable` only when not even the failure can be written."""
     started = time.perf_counter()
     trial_id = inputs.trial_id
     store = ResultStore(inputs.grid, Path(results_root) if results_root else None)
@@ -66,6 +108,9 @@ def run_and_store(inputs: TrialInputs, results_root: str | None = None, threads:
     with claim:
         if _keep_stored(store, trial_id, force):  # another runner finished it meanwhile
             return {"trial_id": trial_id, "status": "exists", "seconds": time.perf_counter() - started}
+        source = _adopt(store, trial_id, force)
+        if source is not None:  # another grid finished it (perhaps since this run began)
+            return {"trial_id": trial_id, "status": "reused", "from": source, "seconds": time.perf_counter() - started}
         sinks = EpochSinks(store, trial_id, on_epoch, tensorboard)
         try:
             return _train_and_store(store, inputs, threads, force, started, sinks)

@@ -59,6 +59,7 @@ class Progress:
         self.started_at = clock()
         self.running: dict[str, float] = {}
         self.done = self.failed = self.skipped = 0
+        self.reused: dict[str, str] = {}  # trial -> the grid it was copied from (counted as done, took no time)
         self.trial_seconds = 0.0
         self.heartbeat_s, self._last_line = heartbeat_s, 0.0
         self.epoch_line_s = epoch_line_s
@@ -82,7 +83,7 @@ class Progress:
         return max(expected - (now - self.running[trial_id]), 0.0)
 
     def _mean_trial_seconds(self, now: float) -> float | None:
-        ended = self.done + self.failed  # skipped trials took no time and say nothing about the rest
+        ended = self.done - len(self.reused) + self.failed  # skipped and copied trials took no time
         if ended:
             return self.trial_seconds / ended
         guesses = [now - self.running[t] + self._trial_left(t, 0.0, now) for t in self.latest if t in self.running]
@@ -181,14 +182,19 @@ class Progress:
         return self.running.pop(trial_id, None)
 
     def ended(self, trial_id: str, outcome: dict) -> None:
-        """`outcome` is `run_and_store`'s: finished, failed, or skipped ("claimed": another live runner
-        holds the trial; "exists": another runner stored it first)."""
+        """`outcome` is `run_and_store`'s: finished, failed, reused (copied from another grid), or
+        skipped ("claimed": another live runner holds the trial; "exists": another runner stored it first)."""
         began = self._forget(trial_id)
         label = self.labels.get(trial_id, trial_id)
         if outcome["status"] in ("claimed", "exists"):
             self.skipped += 1
             why = "another runner is training it" if outcome["status"] == "claimed" else "another runner stored it"
             self._print(f"skip   {label} ({why})")
+            return
+        if outcome["status"] == "reused":
+            self.done += 1
+            self.reused[trial_id] = outcome.get("from", "?")
+            self._print(f"reused {label} (copied from grid '{self.reused[trial_id]}', not trained)")
             return
         seconds = outcome.get("seconds") or (self.clock() - began if began else 0.0)
         self.trial_seconds += seconds

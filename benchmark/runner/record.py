@@ -4,6 +4,11 @@
     schema 2   adds `schema: 2` and `defaults`, the trial's config at its model's defaults as the code
                that wrote the record resolved it (see `defaults_of`)
 
+Optional fields join a version without bumping it, since every reader ignores keys it does not
+know: `reused_from` ({"grid", "finished_at"}: the record is a copy of that grid's record of the same
+trial, made instead of training it again; `benchmark.runner.store.ResultStore.adopt`) is such a
+field of version 2.
+
 The store stamps the current version on every record it writes, checks every record it reads with
 `record_problem` (the type of every field the runner, the analysis and the tuning read), and hands
 the readers only records that `upgrade` brought to the current version. So the analysis reads what
@@ -64,7 +69,8 @@ _LIST, _OBJECT = _optional(lambda v: isinstance(v, list)), _optional(lambda v: i
 TOP_FIELDS = (("finished_at", _str, "a string"), ("dataset_version", _optional(_str), "a string or null"),
               ("curve", _LIST, "a list"), ("timings", _OBJECT, "an object"), ("env", _OBJECT, "an object"),
               ("provenance", _OBJECT, "an object"), ("posterior", _OBJECT, "an object or null"),
-              ("search", lambda v: isinstance(v, dict), "an object"))
+              ("search", lambda v: isinstance(v, dict), "an object"),
+              ("reused_from", lambda v: isinstance(v, dict), "an object"))
 NESTED_FIELDS = {
     "env": (("python", _optional(_str), "a string"), ("device", _optional(_str), "a string"),
             ("platform", _optional(_str), "a string"), ("git_commit", _optional(_str), "a string"),
@@ -76,6 +82,7 @@ NESTED_FIELDS = {
                    ("code_hash", _optional(_str), "a string")),
     "posterior": (("dim_variance", _numbers, "a list of numbers"), ("n_users", _int, "an integer")),
     "search": (("ended", _optional(_str), "a string or null"), ("started_at", _str, "a string")),
+    "reused_from": (("grid", _str, "a string"), ("finished_at", _str, "a string")),
 }
 
 

@@ -34,11 +34,13 @@ from __future__ import annotations
 import errno
 import fcntl
 import gzip
+import io
 import json
 import math
 import os
 import socket
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -420,9 +422,14 @@ class ResultStore:
         Raises `RecordExists` when a finished record is already stored, unless `force`;
         `InvalidRecord` (nothing written) when the record breaks the schema or holds NaN/inf;
         `OutsideStore` (nothing written) when the trial's folder or files lead out of the root."""
-        folder = self.trials_dir / trial_id
         stored = stamped({k: v for k, v in record.items() if k != "per_user"})
         stored.update({"trial_id": trial_id, "grid": self.grid, "status": "finished", "finished_at": utc_now()})
+        per_user = record.get("per_user")
+        self._store_finished(trial_id, self._record_bytes(trial_id, stored),
+                             None if per_user is None else lambda: _per_user_bytes(trial_id, per_user), force)
+
+    def _record_bytes(self, trial_id: str, stored: dict) -> bytes:
+        """The record's strict JSON, checked against the schema (InvalidRecord names the problem)."""
         try:
             record_bytes = _strict_json(stored)
         except ValueError as error:
@@ -430,6 +437,12 @@ class ResultStore:
         problem = record_problem(json.loads(record_bytes), trial_id)
         if problem is not None:
             raise InvalidRecord(f"trial {trial_id}: {problem}; nothing stored")
+        return record_bytes
+
+    def _store_finished(self, trial_id: str, record_bytes: bytes, per_user, force: bool) -> None:
+        """Write a trial's per-user file (`per_user()`'s bytes, when given) then its record, under the
+        trial folder's lock; a failure record of the trial goes, superseded."""
+        folder = self.trials_dir / trial_id
         self._refuse_outside(folder / ".lock", self.per_user_path(trial_id), self.record_path(trial_id))
         with _locked(folder / ".lock"):
             if not force and self._finished_record(trial_id) is not None:
@@ -437,11 +450,106 @@ class ResultStore:
             for stale in folder.glob(".*.tmp"):  # left by a writer that was killed mid-write
                 if not stale.is_symlink():
                     stale.unlink(missing_ok=True)
-            if record.get("per_user") is not None:
-                atomic_write(self.per_user_path(trial_id), _per_user_bytes(trial_id, record["per_user"]))
+            if per_user is not None:
+                atomic_write(self.per_user_path(trial_id), per_user())
             atomic_write(self.record_path(trial_id), record_bytes)
         if self._inside(self.failed_path(trial_id)):
             self.failed_path(trial_id).unlink(missing_ok=True)  # superseded by the finished record
+
+    # ----- trials stored by other grids
+    def sibling_stores(self) -> list[ResultStore]:
+        """The other grids under this results root that hold trials (sorted by name); a folder that
+        leads out of the root is named once and left out."""
+        if not self.root.is_dir():
+            return []
+        siblings = []
+        for entry in sorted(self.root.iterdir()):
+            if entry.name.startswith(".") or entry.name == self.folder.name or not self._inside(entry):
+                continue
+            if entry.is_dir() and self._inside(entry / "trials") and (entry / "trials").is_dir():
+                siblings.append(ResultStore(entry.name, self.root))
+        return siblings
+
+    def find_elsewhere(self, trial_ids, usable: Callable[[dict], bool]) -> dict[str, str]:
+        """Trial id -> the first other grid (by name) under this root holding a record of it that can
+        be copied here (see `reusable_record`). Cheap: one listing of each grid's trial folders, and
+        only the records of the wanted ids are read."""
+        wanted, found = {t for t in trial_ids if t}, {}
+        for other in self.sibling_stores():
+            if not wanted:
+                break
+            try:
+                names = set(os.listdir(other.trials_dir)) & wanted
+            except OSError:
+                continue
+            for trial_id in sorted(names):
+                if other.reusable_record(trial_id, usable) is not None:
+                    found[trial_id] = other.grid
+                    wanted.discard(trial_id)
+        return found
+
+    def reusable_record(self, trial_id: str, usable: Callable[[dict], bool]) -> dict | None:
+        """This grid's finished record of `trial_id` when another grid may copy it, else None: no live
+        runner holds the trial here, the record passes the read check and `usable`, it is no tuning
+        sample, and its per-user file is there."""
+        if claim_holder(self.claim_path(trial_id)) is not None or not self._inside(self.per_user_path(trial_id)):
+            return None
+        record = self._finished_record(trial_id)
+        if record is None or "search" in record or not usable(record) or not self.per_user_path(trial_id).is_file():
+            return None
+        return record
+
+    def _copy_source(self, trial_id: str, usable: Callable[[dict], bool]) -> tuple[dict, bytes] | None:
+        """(record, per-user file bytes) of a trial another grid may copy, read under the trial
+        folder's lock (shared; a writer holds it exclusively), so the two belong together; None
+        when it may not be copied or the per-user file is unreadable."""
+        lock = self.trials_dir / trial_id / ".lock"
+        if not self._inside(lock):
+            return None
+        try:
+            fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:  # never written by this store: no writer to wait for
+            fd = None
+        except OSError:
+            return None
+        try:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_SH)
+            record = self.reusable_record(trial_id, usable)
+            per_user = self._per_user_file(trial_id) if record is not None else None
+        finally:
+            if fd is not None:
+                os.close(fd)  # releases the lock
+        return None if per_user is None else (record, per_user)
+
+    def _per_user_file(self, trial_id: str) -> bytes | None:
+        """The per-user file's bytes when they read as per-user metrics, else None (reported once)."""
+        path = self.per_user_path(trial_id)
+        try:
+            data = path.read_bytes()
+            problem = per_user_problem(pd.read_csv(io.BytesIO(data), compression="gzip"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, EOFError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+            problem = f"unreadable ({error})"
+        if problem is not None:
+            self._report(path, f"not per-user metrics ({problem})")
+            return None
+        return data
+
+    def adopt(self, trial_id: str, other: ResultStore, usable: Callable[[dict], bool], force: bool = False) -> bool:
+        """Copy `other`'s finished trial into this grid, byte for byte but for the record's `grid`,
+        `finished_at` and `reused_from` ({"grid", "finished_at"} of the record copied); the caller
+        holds this grid's claim of it. False (nothing written) when `other` holds no record that may
+        be copied (`reusable_record`, and a readable per-user file). Raises as `write_finished` does."""
+        source = other._copy_source(trial_id, usable)
+        if source is None:
+            return False
+        record, per_user = source
+        copy = {**record, "grid": self.grid, "finished_at": utc_now(),
+                "reused_from": {"grid": other.grid, "finished_at": record["finished_at"]}}
+        self._store_finished(trial_id, self._record_bytes(trial_id, copy), lambda: per_user, force)
+        return True
 
     def write_failed(self, trial_id: str, config: dict, error: BaseException | str, tb: str = "") -> None:
         """Record a failed attempt; a finished record of the same trial is never touched, and nothing is
