@@ -35,7 +35,9 @@ def records(folder: Path) -> dict[str, bytes]:
 def test_search_interrupted_then_resumed_then_tuned_runs(data_root, tmp_path):
     results = tmp_path / "results"
     search_folder = results / "smoke_search"
+    # Ctrl-C must reach it even when this test runs with SIGINT ignored (a background job inherits that)
     first = subprocess.Popen(COMMAND, cwd=REPO, env=env(data_root, results), stdout=subprocess.PIPE,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
                              stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 240
