@@ -28,7 +28,7 @@ from benchmark.runner.checkout import source_commit
 from benchmark.runner.inputs import TrialInputs, resolve_inputs
 
 if TYPE_CHECKING:  # the training modules import RecBole: loaded when a trial is built
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from benchmark.runner.training.evaluation import RankingTarget
     from benchmark.runner.training.events import EpochEvent
@@ -183,3 +183,19 @@ def posterior_statistics(model, train_set, batch_size: int = 4096) -> dict | Non
     means = torch.cat([model.posterior_mean(users[i:i + batch_size].to(model.device)).double().cpu()
                        for i in range(0, len(users), batch_size)])
     return {"dim_variance": means.var(dim=0, unbiased=False).tolist(), "n_users": len(users)}
+
+
+def train_group(members: Sequence[TrialInputs], verbose: bool = False,
+                on_epoch: Sequence[Callable[[EpochEvent], None] | None] | None = None,
+                on_member_done: Callable[[int, dict | Exception], None] | None = None) -> None:
+    """Train trials that differ only in their seed together; `on_member_done(index, outcome)` is
+    called once per member as soon as it has ended: its record (as `train_and_evaluate` returns it)
+    or the exception its solo trial would have raised. `on_epoch[index]`: that member's epoch hook."""
+    hooks = list(on_epoch) if on_epoch is not None else [None] * len(members)
+    for index, inputs in enumerate(members):
+        try:
+            outcome = train_and_evaluate(inputs, verbose=verbose, on_epoch=hooks[index])
+        except Exception as error:  # noqa: BLE001 (a member's failure is its own outcome)
+            outcome = error
+        if on_member_done is not None:
+            on_member_done(index, outcome)
