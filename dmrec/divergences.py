@@ -1,7 +1,8 @@
 """Divergences between diagonal Gaussians given as (mean, log-variance), the language of DMRec.
 
 Every function returns one scalar: the divergence summed over the latent dimensions and averaged
-over the rows (users) of the batch, which is how the paper's losses and the released code reduce
+over the rows (users) of the batch (one per member for a group's (K, B, d) batch: `dmrec.members`),
+which is how the paper's losses and the released code reduce
 them. Rows are independent Gaussians; a `None`/standard-normal prior is N(0, I).
 
 Numerical safety. Log-variances are clamped to [LOGVAR_MIN, LOGVAR_MAX] = [-30, 30] before any
@@ -63,8 +64,8 @@ def moment_matched_mixture(a: Gaussian, b: Gaussian, weight_a: float = 0.5) -> G
 
 
 def _reduce(per_dimension: torch.Tensor) -> torch.Tensor:
-    """Sum over dimensions, mean over users."""
-    return per_dimension.sum(dim=-1).mean()
+    """Sum over dimensions, mean over users (per member in a group: (K, B, d) -> (K,))."""
+    return per_dimension.sum(dim=-1).mean(dim=-1)
 
 
 def kl_divergence(q: Gaussian, p: Gaussian, eps: float = 0.0) -> torch.Tensor:
@@ -104,4 +105,4 @@ def wasserstein2(q: Gaussian, p: Gaussian, eps: float = 0.0) -> torch.Tensor:
     slope at q = p is avoided by flooring its argument at 1e-30 (value ~1e-15, gradient 0 there)."""
     per_row = ((q.mean - p.mean) ** 2 + (q.std() - p.std()) ** 2).sum(dim=-1)
     per_row = per_row + eps if eps else per_row.clamp_min(_SQRT_FLOOR)
-    return torch.sqrt(per_row).mean()
+    return torch.sqrt(per_row).mean(dim=-1)

@@ -25,8 +25,9 @@ class ProbabilisticMetaNetwork(nn.Module):
         if item_vectors.shape[1] != user_vectors.shape[1]:
             raise ValueError(f"item text vectors are {item_vectors.shape[1]}-d, user text vectors "
                              f"{user_vectors.shape[1]}-d: the PMN needs one text space")
-        self.register_buffer("item_vectors", torch.as_tensor(item_vectors, dtype=torch.float32), persistent=False)
-        self.register_buffer("user_vectors", torch.as_tensor(user_vectors, dtype=torch.float32), persistent=False)
+        dtype = torch.get_default_dtype()  # float32 unless a float64 check asks for more
+        self.register_buffer("item_vectors", torch.as_tensor(item_vectors, dtype=dtype), persistent=False)
+        self.register_buffer("user_vectors", torch.as_tensor(user_vectors, dtype=dtype), persistent=False)
         self.use_interactions = use_interactions  # False: the "w/o PMN" ablation, g = w_u
         self.latent_dim = latent_dim
         self.mlp = nn.Sequential(nn.Linear(item_vectors.shape[1], hidden_size), nn.Tanh(),
@@ -41,4 +42,4 @@ class ProbabilisticMetaNetwork(nn.Module):
 
     def forward(self, batch) -> Gaussian:
         out = self.mlp(self.language_input(batch))  # (B, 2d)
-        return Gaussian(out[:, :self.latent_dim], out[:, self.latent_dim:])
+        return Gaussian(out[..., :self.latent_dim], out[..., self.latent_dim:])

@@ -22,7 +22,13 @@ def batch_entry_count(interaction) -> int | None:
     """The entry count a loader attached to a batch of users (a host tensor: reading it is no
     device sync), or None when the batch came without one."""
     count = interaction.interaction.get(ENTRY_COUNT)
-    return None if count is None else int(count)
+    return None if count is None else int(count.sum())
+
+
+def member_entry_counts(interaction) -> list[int] | None:
+    """A group's batch (`dmrec.members`): each member's entry count, as the loader attached them."""
+    count = interaction.interaction.get(ENTRY_COUNT)
+    return None if count is None else count.reshape(-1).tolist()
 
 
 class SparseRows:
@@ -84,7 +90,7 @@ class SparseRows:
     def dense(self, rows: torch.Tensor, total: int | None = None) -> torch.Tensor:
         """(B, N) dense rows (`total`: as in `_gather`)."""
         batch_row, cols, vals = self._gather(rows, total)
-        out = torch.zeros(len(rows), self.shape[1], device=self.values.device)
+        out = torch.zeros(len(rows), self.shape[1], dtype=vals.dtype, device=self.values.device)
         out[batch_row, cols] = vals
         return out
 

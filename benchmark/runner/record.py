@@ -70,7 +70,8 @@ TOP_FIELDS = (("finished_at", _str, "a string"), ("dataset_version", _optional(_
               ("curve", _LIST, "a list"), ("timings", _OBJECT, "an object"), ("env", _OBJECT, "an object"),
               ("provenance", _OBJECT, "an object"), ("posterior", _OBJECT, "an object or null"),
               ("search", lambda v: isinstance(v, dict), "an object"),
-              ("reused_from", lambda v: isinstance(v, dict), "an object"))
+              ("reused_from", lambda v: isinstance(v, dict), "an object"),
+              ("group", lambda v: isinstance(v, dict), "an object"))
 NESTED_FIELDS = {
     "env": (("python", _optional(_str), "a string"), ("device", _optional(_str), "a string"),
             ("platform", _optional(_str), "a string"), ("git_commit", _optional(_str), "a string"),
@@ -83,6 +84,8 @@ NESTED_FIELDS = {
     "posterior": (("dim_variance", _numbers, "a list of numbers"), ("n_users", _int, "an integer")),
     "search": (("ended", _optional(_str), "a string or null"), ("started_at", _str, "a string")),
     "reused_from": (("grid", _str, "a string"), ("finished_at", _str, "a string")),
+    "group": (("size", _int, "an integer"), ("members", lambda v: isinstance(v, list) and all(_str(x) for x in v),
+                                             "a list of trial ids")),
 }
 
 

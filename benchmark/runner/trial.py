@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import copy
 import os
 import platform
 import time
@@ -95,26 +96,36 @@ def build_trial(config: dict, model_class: type | None = None, test_split: bool 
     """Model, train loader, validation (and test) targets and trainer of a resolved config, seeded by its
     `seed` in a fixed order (a seed gives the same trial everywhere). Without `test_split` the test
     interactions go no further than RecBole's id mapping: no test target exists."""
-    from recbole.utils import init_seed
-
-    from benchmark.runner.training.evaluation import RankingTarget
-    from benchmark.runner.training.loaders import make_train_loader
     from benchmark.runner.training.trainer import ProtocolTrainer
 
     recbole_config, cls, splits = build_recbole(config, model_class)
-    train_set, valid_set = splits[0], splits[1]
-    test_set = splits[2] if test_split else None
-    del splits
-    seed = int(config["seed"])
+    model, loader = build_model(recbole_config, cls, splits[0])
+    valid, test = ranking_targets(config, splits, test_split)
+    return BuiltTrial(recbole_config, splits[0], model, loader, valid, test, ProtocolTrainer(recbole_config, model))
+
+
+def build_model(recbole_config, cls: type, train_set) -> tuple[torch.nn.Module, object]:
+    """(model on the Config's device, train loader), seeded by the Config's `seed` in a fixed order."""
+    from recbole.utils import init_seed
+
+    from benchmark.runner.training.loaders import make_train_loader
+
+    seed = int(recbole_config["seed"])
     init_seed(seed, True)
     model = cls(recbole_config, train_set).to(recbole_config["device"])
-    loader = make_train_loader(model, train_set, recbole_config, torch.Generator().manual_seed(seed))
+    return model, make_train_loader(model, train_set, recbole_config, torch.Generator().manual_seed(seed))
+
+
+def ranking_targets(config: dict, splits, test_split: bool = True) -> tuple[RankingTarget, RankingTarget | None]:
+    """The validation target and (with `test_split`) the test target of a trial's splits."""
+    from benchmark.runner.training.evaluation import RankingTarget
+
+    train_set, valid_set = splits[0], splits[1]
     valid = RankingTarget.from_datasets("valid", train_set, valid_set)
-    test = None
-    if test_set is not None:
-        test = RankingTarget.from_datasets("test", train_set, test_set,
-                                           also_mask=(valid_set,) if config.get("test_excludes_valid") else ())
-    return BuiltTrial(recbole_config, train_set, model, loader, valid, test, ProtocolTrainer(recbole_config, model))
+    if not test_split:
+        return valid, None
+    return valid, RankingTarget.from_datasets("test", train_set, splits[2],
+                                              also_mask=(valid_set,) if config.get("test_excludes_valid") else ())
 
 
 def training_timings(trainer: ProtocolTrainer, started: float) -> dict:
@@ -154,20 +165,26 @@ def train_and_evaluate(inputs: TrialInputs | dict, verbose: bool = False,
     started = time.perf_counter()
     trial = build_trial(inputs.config, inputs.model_class)
     setup_seconds = time.perf_counter() - started
-    trainer = trial.trainer
-    trainer.fit(trial.loader, trial.valid, verbose=verbose, on_epoch=on_epoch)
+    trial.trainer.fit(trial.loader, trial.valid, verbose=verbose, on_epoch=on_epoch)
+    return tested_record(inputs, trial.trainer, trial.train_set, trial.test, started, setup_seconds)
+
+
+def tested_record(inputs: TrialInputs, trainer: ProtocolTrainer, train_set, test: RankingTarget, started: float,
+                  setup_seconds: float, **details) -> dict:
+    """Test a trained trial's model at its best validation epoch; its record (`details` as in `trial_record`)."""
     tick = time.perf_counter()
-    test_metrics = trainer.evaluate(trial.test, load_best_model=True)
+    test_metrics = trainer.evaluate(test, load_best_model=True)
     test_seconds = time.perf_counter() - tick
     per_user = {
-        "user": external_ids(trial.train_set, "user")[trial.test.users.numpy()].tolist(),
-        "n_train": trial.test.n_train.tolist(),
+        "user": external_ids(train_set, "user")[test.users.numpy()].tolist(),
+        "n_train": test.n_train.tolist(),
         **{key: np.round(values, 6).tolist() for key, values in trainer.last_per_user.items()},
     }
-    posterior = posterior_statistics(trial.model, trial.train_set)
+    posterior = posterior_statistics(trainer.model, train_set)
     timings = {"setup_s": setup_seconds, **training_timings(trainer, started), "test_s": test_seconds,
                "epoch_s": [round(seconds, 4) for seconds in trainer.epoch_seconds]}
-    return trial_record(inputs, trainer, timings, environment(), test_metrics, per_user=per_user, posterior=posterior)
+    return trial_record(inputs, trainer, timings, environment(), test_metrics, per_user=per_user,
+                        posterior=posterior, **details)
 
 
 @torch.no_grad()
@@ -190,12 +207,72 @@ def train_group(members: Sequence[TrialInputs], verbose: bool = False,
                 on_member_done: Callable[[int, dict | Exception], None] | None = None) -> None:
     """Train trials that differ only in their seed together; `on_member_done(index, outcome)` is
     called once per member as soon as it has ended: its record (as `train_and_evaluate` returns it)
-    or the exception its solo trial would have raised. `on_epoch[index]`: that member's epoch hook."""
+    or the exception its solo trial would have raised. `on_epoch[index]`: that member's epoch hook.
+
+    Members of a model that can form groups (`groups = True`: the DMRec bases) train as one batched
+    model (`benchmark.runner.training.group`); a single member, or another model's, trains solo."""
     hooks = list(on_epoch) if on_epoch is not None else [None] * len(members)
+    done = on_member_done or (lambda index, outcome: None)
+    if len(members) < 2 or not getattr(members[0].model_class, "groups", False):
+        for index, inputs in enumerate(members):
+            try:
+                outcome = train_and_evaluate(inputs, verbose=verbose, on_epoch=hooks[index])
+            except Exception as error:  # noqa: BLE001 (a member's failure is its own outcome)
+                outcome = error
+            done(index, outcome)
+        return
+    ended: set[int] = set()
+
+    def report(index: int, outcome) -> None:
+        ended.add(index)
+        done(index, outcome)
+
+    try:
+        _train_as_group(list(members), hooks, report, verbose)
+    except Exception as error:  # noqa: BLE001 (building or training the group failed: every member still running)
+        for index in range(len(members)):
+            if index not in ended:
+                done(index, error)
+
+
+def _train_as_group(members: list[TrialInputs], hooks: list, report: Callable[[int, object], None],
+                    verbose: bool) -> None:
+    """One data load, one model per member (each built exactly as its solo trial builds it), then
+    the batched training; each member tested and reported as it ends."""
+    from benchmark.data.artefacts import attach_artefacts
+    from benchmark.runner.training.group import GroupTrainer, Member, load_best
+    from benchmark.runner.training.trainer import ProtocolTrainer
+    from dmrec.members import MemberStreams, stack_members
+
+    started = time.perf_counter()
+    first = members[0].config
+    recbole_config, cls, splits = build_recbole(first, members[0].model_class)
+    valid, test = ranking_targets(first, splits)
+    streams, trainers, loaders = MemberStreams(recbole_config["device"]), [], []
     for index, inputs in enumerate(members):
+        member_config = recbole_config
+        if index:
+            member_config = copy.deepcopy(recbole_config)
+            member_config["seed"] = int(inputs.config["seed"])
+            attach_artefacts(member_config, cls, splits)  # what this seed's model reads (e.g. its own pre-training)
+        model, loader = build_model(member_config, cls, splits[0])
+        streams.capture()  # the generators as its solo trial's training finds them
+        trainers.append(ProtocolTrainer(member_config, model))
+        loaders.append(loader)
+    group = stack_members([trainer.model for trainer in trainers], streams)
+    trainer = GroupTrainer(group, [Member(i, trainers[i], loaders[i]) for i in range(len(members))], recbole_config)
+    setup_seconds = time.perf_counter() - started
+    details = {"group": {"size": len(members), "members": [inputs.trial_id for inputs in members]}}
+
+    def on_end(member: Member) -> None:
+        if member.outcome is not None:
+            return report(member.index, member.outcome)
         try:
-            outcome = train_and_evaluate(inputs, verbose=verbose, on_epoch=hooks[index])
-        except Exception as error:  # noqa: BLE001 (a member's failure is its own outcome)
-            outcome = error
-        if on_member_done is not None:
-            on_member_done(index, outcome)
+            load_best(member)
+            record = tested_record(members[member.index], member.trainer, splits[0], test, started, setup_seconds,
+                                   **details)
+        except Exception as error:  # noqa: BLE001 (this member's test failed; the others go on)
+            record = error
+        report(member.index, record)
+
+    trainer.fit(valid, hooks, on_end, verbose)

@@ -32,30 +32,39 @@ from benchmark.core.artefacts import text_vectors
 from benchmark.core.interactions import SparseRows, train_matrix
 from dmrec.divergences import Gaussian
 from dmrec.matchers import FORMULATIONS, Matched, get_matcher, resolve_beta
+from dmrec.members import SOLO_DRAWS, StackedLinear
 from dmrec.pmn import ProbabilisticMetaNetwork
 
 
 @dataclass
 class UserBatch:
     """A batch of users' training rows in CSR form: entry j is (rows[j], items[j]) with input
-    value values[j] (the binary x_u after input dropout: 0 or 1/(1-p); 1 without dropout)."""
+    value values[j] (the binary x_u after input dropout: 0 or 1/(1-p); 1 without dropout).
 
-    users: torch.Tensor  # (B,)
+    In a group of K members (`dmrec.members`) `users` is (K, B), one row of users per member, and
+    the entries are the K * B rows' one after the other: row r belongs to member r // B."""
+
+    users: torch.Tensor  # (B,), or (K, B) in a group
     rows: torch.Tensor  # (nnz,) batch row of each entry, non-decreasing
     items: torch.Tensor  # (nnz,) item id of each entry
     values: torch.Tensor  # (nnz,)
-    offsets: torch.Tensor  # (B,) where each user's entries start
-    counts: torch.Tensor  # (B,) float, training items per user
+    offsets: torch.Tensor  # (B,) or (K * B,): where each row's entries start
+    counts: torch.Tensor  # (B,) or (K * B,) float, training items per row
 
     def __len__(self) -> int:
-        return len(self.users)
+        return self.users.shape[-1]
 
     def product(self, weight: torch.Tensor, values: torch.Tensor | None = None) -> torch.Tensor:
         """(B, d) = X_batch @ weight for weight (n_items, d), X_batch holding `values` (default:
-        self.values) at the batch's entries: a weighted embedding-bag sum, never a dense (B, N)."""
+        self.values) at the batch's entries: a weighted embedding-bag sum, never a dense (B, N).
+        In a group: (K, B, d), from one weight shared by the members or a stacked (K, n_items, d)."""
         values = self.values if values is None else values
-        return F.embedding_bag(self.items, weight, self.offsets, mode="sum",
-                               per_sample_weights=values.to(weight.dtype))
+        items = self.items
+        if weight.dim() == 3:  # one table per member: member m's item i is row m * n_items + i
+            items = items + torch.div(self.rows, len(self), rounding_mode="floor") * weight.shape[1]
+            weight = weight.reshape(-1, weight.shape[-1])
+        out = F.embedding_bag(items, weight, self.offsets, mode="sum", per_sample_weights=values.to(weight.dtype))
+        return out.view(*self.users.shape, -1)
 
     def dense(self, n_items: int) -> torch.Tensor:
         """(B, n_items) with `values` at the entries (for tests and dense references)."""
@@ -121,6 +130,10 @@ class MultinomialHead(nn.Linear):
             buffer = self._workspace = torch.empty(rows, self.out_features, dtype=like.dtype, device=like.device)
         return buffer[:rows]
 
+    @staticmethod
+    def stacked_for_members(heads: list[MultinomialHead]) -> StackedMultinomialHead:
+        return StackedMultinomialHead(heads)
+
     def loss(self, hidden: torch.Tensor, batch: UserBatch, target_values: torch.Tensor | None = None) -> torch.Tensor:
         """-1/B sum_u log p(x_u | hidden_u): x_u the binary, undropped rows by default, or
         `target_values` (nnz,) at the batch's entries."""
@@ -133,6 +146,21 @@ class MultinomialHead(nn.Linear):
         columns = batch.items - 1  # real item i is the head's output i - 1
         return _LinearMultinomialNLL.apply(hidden, self.weight, self.bias, self.workspace(len(hidden), hidden),
                                            batch.rows, columns, weights.to(hidden.dtype), totals.to(hidden.dtype))
+
+
+class StackedMultinomialHead(StackedLinear):
+    """K members' `MultinomialHead`s: hidden (K, B, h) -> scores (K, B, n_items), and the (K,)
+    multinomial losses of a group's batch (by autograd over a log-softmax: exact, not in place)."""
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return F.pad(super().forward(hidden), (1, 0), value=-math.inf)
+
+    def loss(self, hidden: torch.Tensor, batch: UserBatch, target_values: torch.Tensor | None = None) -> torch.Tensor:
+        log_probs = torch.log_softmax(super().forward(hidden), dim=-1).view(-1, self.out_features)  # (K * B, N)
+        weights = torch.ones_like(batch.values) if target_values is None else target_values
+        picked = log_probs[batch.rows, batch.items - 1] * weights.to(log_probs.dtype)
+        per_row = log_probs.new_zeros(len(log_probs)).index_add_(0, batch.rows, picked)
+        return -per_row.view(hidden.shape[0], -1).sum(dim=-1) / len(batch)
 
 
 # `weight_init`: xavier = Xavier-normal weights and zero biases (Liang et al.'s Mult-VAE code);
@@ -171,6 +199,8 @@ class GenerativeRecommender(GeneralRecommender):
 
     input_type = InputType.PAIRWISE
     batch_unit = "users"
+    draws = SOLO_DRAWS  # a group's members draw from their own streams (dmrec.members)
+    groups = True  # trials of it that differ only in their seed may train as one group
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
@@ -204,20 +234,24 @@ class GenerativeRecommender(GeneralRecommender):
             self.apply(xavier_init)
 
     def user_batch(self, users: torch.Tensor, dropout: float = 0.0, mask: torch.Tensor | None = None,
-                   entries: int | None = None) -> UserBatch:
+                   entries: int | None = None, member_entries: list[int] | None = None) -> UserBatch:
         """The users' training rows; `dropout` drops entries (inverted scaling) in training mode.
         `mask` (B, n_items), dense dropout multipliers (0 or 1/(1-p)), replaces that draw in any
         mode: the reference test feeds the released code's masks through it. `entries`, the rows'
         entry count when the caller knows it (`batch_entry_count` of a loader's batch), spares a
-        host read of the device."""
+        host read of the device; in a group, `member_entries` is that count per member."""
         users = users.to(self.interactions.indptr.device)
-        rows, items, values = self.interactions._gather(users, entries)
-        counts = self.interactions.row_counts[users]
+        flat = users.reshape(-1)
+        rows, items, values = self.interactions._gather(flat, entries)
+        counts = self.interactions.row_counts[flat]
         offsets = torch.cumsum(counts, 0) - counts
         if mask is not None:
             values = mask.to(values.device)[rows, items]
         elif dropout and self.training:
-            values = F.dropout(values, dropout, training=True)
+            if users.dim() == 2 and member_entries is None:
+                member_entries = counts.view(users.shape).sum(dim=1).tolist()
+            values = self.draws.each_ragged(lambda part: F.dropout(part, dropout, training=True), values,
+                                            member_entries)
         return UserBatch(users, rows, items, values, offsets, counts.to(values.dtype))
 
     def match(self, q: Gaussian, batch: UserBatch) -> Matched:
@@ -235,6 +269,10 @@ class GenerativeRecommender(GeneralRecommender):
         """(B, d) E[z_u] of the Gaussian used for prediction: q's mean for the plain base and the
         paper formulation, the summed Gaussian's mean in the released formulation (Fig. 4's a_k)."""
         return self.prediction_gaussian(users).mean
+
+    def sample(self, gaussian: Gaussian) -> torch.Tensor:
+        """A reparameterised draw of `gaussian`, each member's noise from its own stream."""
+        return gaussian.sample(self.draws.each(torch.randn_like, gaussian.mean))
 
     def full_sort_predict(self, interaction):
         return self.scores(interaction[self.USER_ID])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from benchmark.core.interactions import batch_entry_count
+from benchmark.core.interactions import batch_entry_count, member_entry_counts
 from dmrec.divergences import Gaussian
 from dmrec.models.base import GenerativeRecommender, MultinomialHead, UserBatch, init_item_table
 
@@ -43,9 +43,9 @@ class MultVAE(GenerativeRecommender):
         values = batch.values
         if self.normalize_input:  # x_u / ||x_u||_2, then the dropout already in `values`
             values = values * batch.counts.clamp_min(1.0).rsqrt()[batch.rows]
-        hidden = torch.tanh(batch.product(self.encoder_items, values) + self.encoder_bias)  # (B, 600)
+        hidden = torch.tanh(batch.product(self.encoder_items, values) + self.encoder_bias.unsqueeze(-2))  # (B, 600)
         out = self.encoder_out(hidden)  # (B, 2d)
-        return Gaussian(out[:, :self.latent_dim], out[:, self.latent_dim:])
+        return Gaussian(out[..., :self.latent_dim], out[..., self.latent_dim:])
 
     def kl_weight(self) -> float:
         """Liang et al.'s annealing min(cap, step / total) when total_anneal_steps > 0, else cap."""
@@ -56,13 +56,14 @@ class MultVAE(GenerativeRecommender):
     def loss_terms(self, batch: UserBatch, noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(reconstruction, regularizer) of a batch; `noise` (B, d) replaces the reparameterisation's draw."""
         regularizer, gaussian = self.match(self.collaborative_gaussian(batch), batch)
-        hidden = self.decoder_hidden(gaussian.sample(noise))  # (B, 600)
+        hidden = self.decoder_hidden(self.sample(gaussian) if noise is None else gaussian.sample(noise))  # (B, 600)
         return self.decoder_out.loss(hidden, batch), regularizer
 
     def calculate_loss(self, interaction, mask: torch.Tensor | None = None, noise: torch.Tensor | None = None):
         """`mask` (B, n_items) and `noise` (B, d) replace the dropout and reparameterisation draws
         (`user_batch`, `Gaussian.sample`): the reference test feeds the released code's."""
-        batch = self.user_batch(interaction[self.USER_ID], self.dropout, mask, batch_entry_count(interaction))
+        batch = self.user_batch(interaction[self.USER_ID], self.dropout, mask, batch_entry_count(interaction),
+                                member_entry_counts(interaction))
         reconstruction, regularizer = self.loss_terms(batch, noise)
         loss = reconstruction + self.kl_weight() * regularizer
         self.update_count += 1

@@ -61,7 +61,13 @@ def masked_scores(model, users: torch.Tensor, mask: SparseRows, non_finite: torc
     score among the real items (counted on the device: no host sync here). `masked`: the users'
     entry count in `mask`, when known on the host (else read from the device)."""
     interaction = Interaction({model.USER_ID: users}).to(model.device)
-    scores = model.full_sort_predict(interaction).view(len(users), -1).float()
+    return mask_scores(model.full_sort_predict(interaction).view(len(users), -1).float(), users, mask, non_finite,
+                       masked)
+
+
+def mask_scores(scores: torch.Tensor, users: torch.Tensor, mask: SparseRows, non_finite: torch.Tensor | None = None,
+                masked: int | None = None) -> torch.Tensor:
+    """`masked_scores` of scores already computed (B, n_items), masked in place."""
     if non_finite is not None:
         non_finite += (~torch.isfinite(scores[:, 1:])).any(dim=1).sum()
     batch_row, cols, _ = mask._gather(users, masked)
@@ -94,25 +100,64 @@ def evaluate_full_ranking(model, target: RankingTarget, ks=(5, 10, 20), batch_si
     the per-user metrics cross to the host in one copy at the end. Raises `NonFiniteScores`
     (naming `when`, e.g. "validation after epoch 6") if any user's scores are not finite."""
     model.eval()
-    max_k = max(ks)
-    per_user: dict[str, list[torch.Tensor]] = {}
-    non_finite = torch.zeros((), dtype=torch.long, device=model.device)  # users with a NaN/inf score
-    for start in range(0, len(target.users), batch_size):
-        users = target.users[start:start + batch_size]
-        host_users = target.host_users[start:start + batch_size]  # the batch's sizes, counted on the host
-        scores = masked_scores(model, users, target.mask, non_finite, target.mask.entry_count(host_users))
-        top = torch.topk(scores, max_k, dim=1).indices  # (B, K)
-        truth = target.truth.dense(users, target.truth.entry_count(host_users)).to(scores.device)
+    ranking = _Ranking(target, ks, model.device)
+    for users, host_users in ranking.batches(batch_size):
+        ranking.add(masked_scores(model, users, target.mask, ranking.non_finite, target.mask.entry_count(host_users)),
+                    users, host_users)
+    return ranking.result(type(model).__name__, when)
+
+
+@torch.no_grad()
+def evaluate_members(group, target: RankingTarget, ks=(5, 10, 20), batch_size: int = 4096,
+                     when: str | None = None) -> list:
+    """`evaluate_full_ranking` of each member of a group model (`dmrec.members`), scored in one
+    batched pass per batch of users: per member its mean metrics, or its `NonFiniteScores`."""
+    group.eval()
+    rankings = [_Ranking(target, ks, group.device) for _ in range(group.members)]
+    for users, host_users in rankings[0].batches(batch_size):
+        interaction = Interaction({group.USER_ID: users.expand(group.members, -1)}).to(group.device)
+        scores = group.full_sort_predict(interaction).float()  # (K, B, n_items)
+        masked = target.mask.entry_count(host_users)
+        for ranking, member_scores in zip(rankings, scores, strict=True):
+            ranking.add(mask_scores(member_scores, users, target.mask, ranking.non_finite, masked), users, host_users)
+    outcomes = []
+    for ranking in rankings:
+        try:
+            outcomes.append(ranking.result(type(group).__name__, when)[0])
+        except NonFiniteScores as error:
+            outcomes.append(error)
+    return outcomes
+
+
+class _Ranking:
+    """One model's full-ranking evaluation, batch by batch: per-user metrics kept on the device."""
+
+    def __init__(self, target: RankingTarget, ks, device):
+        self.target, self.ks, self.max_k = target, ks, max(ks)
+        self.per_user: dict[str, list[torch.Tensor]] = {}
+        self.non_finite = torch.zeros((), dtype=torch.long, device=device)  # users with a NaN/inf score
+
+    def batches(self, batch_size: int):
+        """(users, their host copy) of each batch; the host copy gives the batch's sizes without a sync."""
+        for start in range(0, len(self.target.users), batch_size):
+            yield self.target.users[start:start + batch_size], self.target.host_users[start:start + batch_size]
+
+    def add(self, scores: torch.Tensor, users: torch.Tensor, host_users) -> None:
+        top = torch.topk(scores, self.max_k, dim=1).indices  # (B, K)
+        truth = self.target.truth.dense(users, self.target.truth.entry_count(host_users)).to(scores.device)
         hits = torch.gather(truth, 1, top)
         n_relevant = truth.sum(1).double()
-        for key, value in ranking_metrics(hits, n_relevant, ks).items():
-            per_user.setdefault(key, []).append(value)
-    keys = list(per_user)
-    # (n_metrics, U) float64 on the device -> one copy to the host
-    stacked = torch.stack([torch.cat(per_user[key]) for key in keys]).cpu() if keys else torch.empty(0)
-    if int(non_finite):
-        raise NonFiniteScores(f"{type(model).__name__}: non-finite scores for {int(non_finite)} of "
-                              f"{len(target.users)} users at {when or target.name}")
-    per_user_arrays = {key: stacked[i].numpy() for i, key in enumerate(keys)}
-    means = OrderedDict((key, float(values.mean())) for key, values in per_user_arrays.items())
-    return means, per_user_arrays
+        for key, value in ranking_metrics(hits, n_relevant, self.ks).items():
+            self.per_user.setdefault(key, []).append(value)
+
+    def result(self, model_name: str, when: str | None):
+        """(mean metrics, per-user arrays); raises `NonFiniteScores` naming `when`."""
+        keys = list(self.per_user)
+        # (n_metrics, U) float64 on the device -> one copy to the host
+        stacked = torch.stack([torch.cat(self.per_user[key]) for key in keys]).cpu() if keys else torch.empty(0)
+        if int(self.non_finite):
+            raise NonFiniteScores(f"{model_name}: non-finite scores for {int(self.non_finite)} of "
+                                  f"{len(self.target.users)} users at {when or self.target.name}")
+        per_user_arrays = {key: stacked[i].numpy() for i, key in enumerate(keys)}
+        means = OrderedDict((key, float(values.mean())) for key, values in per_user_arrays.items())
+        return means, per_user_arrays
