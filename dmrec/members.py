@@ -88,6 +88,8 @@ class MemberDraws(SoloDraws):
         for index in range(len(self.streams)):
             with self.streams.member(index):
                 parts.append(fn(*(tensor[index] for tensor in tensors)))
+        if isinstance(parts[0], tuple):  # fn gives several tensors: each stacked
+            return tuple(torch.stack(column) for column in zip(*parts, strict=True))
         return torch.stack(parts)
 
     def each_ragged(self, fn, flat, sizes):

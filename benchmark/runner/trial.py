@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # the training modules import RecBole: loaded when a trial is
 
     from benchmark.runner.training.evaluation import RankingTarget
     from benchmark.runner.training.events import EpochEvent
+    from benchmark.runner.training.group import GroupTrainer
     from benchmark.runner.training.trainer import ProtocolTrainer
 
 RECORDED_PACKAGES = ("torch", "recbole", "numpy", "scipy", "pandas", "ray", "sentence-transformers")
@@ -235,12 +236,23 @@ def train_group(members: Sequence[TrialInputs], verbose: bool = False,
                 done(index, error)
 
 
-def _train_as_group(members: list[TrialInputs], hooks: list, report: Callable[[int, object], None],
-                    verbose: bool) -> None:
-    """One data load, one model per member (each built exactly as its solo trial builds it), then
-    the batched training; each member tested and reported as it ends."""
+@dataclass
+class BuiltGroup:
+    """A trial group ready to train: what `build_group` makes."""
+
+    trainer: GroupTrainer
+    train_set: object
+    valid: RankingTarget
+    test: RankingTarget
+    started: float  # perf_counter when building began
+    setup_seconds: float
+
+
+def build_group(members: Sequence[TrialInputs]) -> BuiltGroup:
+    """One data load, one model per member (each built exactly as its solo trial builds it, its
+    random stream captured right after), stacked into one group model under one `GroupTrainer`."""
     from benchmark.data.artefacts import attach_artefacts
-    from benchmark.runner.training.group import GroupTrainer, Member, load_best
+    from benchmark.runner.training.group import GroupTrainer, Member
     from benchmark.runner.training.trainer import ProtocolTrainer
     from dmrec.members import MemberStreams, stack_members
 
@@ -248,7 +260,7 @@ def _train_as_group(members: list[TrialInputs], hooks: list, report: Callable[[i
     first = members[0].config
     recbole_config, cls, splits = build_recbole(first, members[0].model_class)
     valid, test = ranking_targets(first, splits)
-    streams, trainers, loaders = MemberStreams(recbole_config["device"]), [], []
+    streams, group_members = MemberStreams(recbole_config["device"]), []
     for index, inputs in enumerate(members):
         member_config = recbole_config
         if index:
@@ -257,22 +269,29 @@ def _train_as_group(members: list[TrialInputs], hooks: list, report: Callable[[i
             attach_artefacts(member_config, cls, splits)  # what this seed's model reads (e.g. its own pre-training)
         model, loader = build_model(member_config, cls, splits[0])
         streams.capture()  # the generators as its solo trial's training finds them
-        trainers.append(ProtocolTrainer(member_config, model))
-        loaders.append(loader)
-    group = stack_members([trainer.model for trainer in trainers], streams)
-    trainer = GroupTrainer(group, [Member(i, trainers[i], loaders[i]) for i in range(len(members))], recbole_config)
-    setup_seconds = time.perf_counter() - started
+        group_members.append(Member(index, ProtocolTrainer(member_config, model), loader))
+    group = stack_members([member.trainer.model for member in group_members], streams)
+    trainer = GroupTrainer(group, group_members, recbole_config)
+    return BuiltGroup(trainer, splits[0], valid, test, started, time.perf_counter() - started)
+
+
+def _train_as_group(members: list[TrialInputs], hooks: list, report: Callable[[int, object], None],
+                    verbose: bool) -> None:
+    """`build_group`, then the batched training; each member tested and reported as it ends."""
+    from benchmark.runner.training.group import load_best
+
+    built = build_group(members)
     details = {"group": {"size": len(members), "members": [inputs.trial_id for inputs in members]}}
 
-    def on_end(member: Member) -> None:
+    def on_end(member) -> None:
         if member.outcome is not None:
             return report(member.index, member.outcome)
         try:
             load_best(member)
-            record = tested_record(members[member.index], member.trainer, splits[0], test, started, setup_seconds,
-                                   **details)
+            record = tested_record(members[member.index], member.trainer, built.train_set, built.test, built.started,
+                                   built.setup_seconds, **details)
         except Exception as error:  # noqa: BLE001 (this member's test failed; the others go on)
             record = error
         report(member.index, record)
 
-    trainer.fit(valid, hooks, on_end, verbose)
+    built.trainer.fit(built.valid, hooks, on_end, verbose)

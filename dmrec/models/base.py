@@ -270,6 +270,13 @@ class GenerativeRecommender(GeneralRecommender):
         paper formulation, the summed Gaussian's mean in the released formulation (Fig. 4's a_k)."""
         return self.prediction_gaussian(users).mean
 
+    @staticmethod
+    def rows_of(table: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
+        """table[users], (n, d)[(B,)] -> (B, d); in a group each member's own rows, (K, n, d)[(K, B)] -> (K, B, d)."""
+        if users.dim() == 2:
+            return table[torch.arange(len(users), device=users.device).unsqueeze(1), users]
+        return table[users]
+
     def sample(self, gaussian: Gaussian) -> torch.Tensor:
         """A reparameterised draw of `gaussian`, each member's noise from its own stream."""
         return gaussian.sample(self.draws.each(torch.randn_like, gaussian.mean))

@@ -49,25 +49,35 @@ class CVGA(GenerativeRecommender):
 
     def encode(self, batch: UserBatch) -> Gaussian:
         """(mu, logvar) of the batch's users, (B, d) each, with dropout on them in training."""
-        out = F.dropout(batch.product(self.encoder_items, self.normalized_values(batch)) + self.encoder_bias,
-                        self.dropout, self.training)
-        return Gaussian(out[:, :self.latent_dim], out[:, self.latent_dim:])
+        out = batch.product(self.encoder_items, self.normalized_values(batch)) + self.encoder_bias.unsqueeze(-2)
+        out = self.draws.each(lambda part: F.dropout(part, self.dropout, self.training), out)
+        return Gaussian(out[..., :self.latent_dim], out[..., self.latent_dim:])
 
     def collaborative_gaussian(self, batch: UserBatch) -> Gaussian:
         return self.encode(batch)
 
+    def whole_graph(self) -> UserBatch:
+        """Every user's row: the solo model's `graph`, or in a group one copy per member."""
+        members = getattr(self, "members", None)
+        if members is None:
+            return self.graph
+        cached = getattr(self, "_member_graph", None)
+        if cached is None or cached.users.shape[0] != members:
+            cached = self._member_graph = self.user_batch(self.graph.users.expand(members, -1))
+        return cached
+
     def calculate_loss(self, interaction):
         users = interaction[self.USER_ID].to(self.graph.users.device)
-        everyone = self.encode(self.graph)  # the whole graph, recomputed every step (n_users, d)
+        everyone = self.encode(self.whole_graph())  # the whole graph, recomputed every step (n_users, d)
         batch = self.user_batch(users, entries=batch_entry_count(interaction))
-        q = Gaussian(everyone.mean[users], everyone.logvar[users])
+        q = Gaussian(self.rows_of(everyone.mean, users), self.rows_of(everyone.logvar, users))
         regularizer, gaussian = self.match(q, batch)
-        z = gaussian.sample()  # only the batch's users are decoded
+        z = self.sample(gaussian)  # only the batch's users are decoded
         if self.formulation == "released":
-            regularizer = regularizer / len(users)  # ID-GRec: -0.5 / B * mean(sum(...))
+            regularizer = regularizer / users.shape[-1]  # ID-GRec: -0.5 / B * mean(sum(...))
         return self.decoder.loss(z, batch) + regularizer
 
     def scores(self, users: torch.Tensor) -> torch.Tensor:
         gaussian = self.prediction_gaussian(users)
-        z = gaussian.sample() if self.formulation == "released" else gaussian.mean
+        z = self.sample(gaussian) if self.formulation == "released" else gaussian.mean
         return self.decoder(z)

@@ -11,8 +11,9 @@ from torch import nn
 from baselines.lightgcn.lightgcn import LightGCN
 from benchmark.core.artefacts import LightGCNPretraining, lightgcn_embeddings, text_vectors
 from benchmark.core.errors import DataError
-from benchmark.core.interactions import batch_entry_count, train_matrix
+from benchmark.core.interactions import batch_entry_count, member_entry_counts, train_matrix
 from dmrec.divergences import Gaussian
+from dmrec.members import SOLO_DRAWS
 from dmrec.models.base import GenerativeRecommender, MultinomialHead
 
 
@@ -85,13 +86,14 @@ def group_latent_sizes(labels: np.ndarray, n_clusters: int, latent_dim: int) -> 
 
 
 def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
-    """(B, dim) sinusoidal embedding [cos(t f), sin(t f)] of integer timesteps."""
+    """(B, dim) sinusoidal embedding [cos(t f), sin(t f)] of integer timesteps ((K, B, dim) for (K, B))."""
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=timesteps.device) / half)
-    args = timesteps.float().unsqueeze(1) * freqs.unsqueeze(0)
+    dtype = torch.get_default_dtype()  # float32 unless a float64 check asks for more
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=dtype, device=timesteps.device) / half)
+    args = timesteps.to(dtype).unsqueeze(-1) * freqs
     embedding = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
     if dim % 2:
-        embedding = torch.cat([embedding, torch.zeros_like(embedding[:, :1])], dim=-1)
+        embedding = torch.cat([embedding, torch.zeros_like(embedding[..., :1])], dim=-1)
     return embedding
 
 
@@ -123,7 +125,11 @@ class LatentDiffusion(nn.Module):
     Two implementations of the importance-sampling bookkeeping: on the CPU the step-by-step one
     (`sample_timesteps`, `record_losses`), which every stored CPU record was made with and keeps
     them byte-identical; elsewhere `*_on_device`, which give the same loss history with no read of
-    the device by the host (a GPU step then never waits for the host)."""
+    the device by the host (a GPU step then never waits for the host). In a group (`dmrec.members`)
+    each member keeps its own history and draws its own timesteps."""
+
+    draws = SOLO_DRAWS
+    member_buffers = ("loss_history", "history_count")  # each member's own, though they start equal
 
     def __init__(self, steps: int, noise_schedule: str, noise_scale: float, noise_min: float, noise_max: float,
                  beta_fixed: bool = False, history_per_step: int = 10, float64_loss_weights: bool = False):
@@ -161,7 +167,7 @@ class LatentDiffusion(nn.Module):
 
     @staticmethod
     def _at(values: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return values[t].float().unsqueeze(1)  # (B, 1)
+        return values[t].to(torch.get_default_dtype()).unsqueeze(-1)  # (B, 1)
 
     def q_sample(self, x_start: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         return self._at(self.sqrt_alphas_cumprod, t) * x_start + self._at(self.sqrt_one_minus_alphas_cumprod, t) * noise
@@ -169,29 +175,37 @@ class LatentDiffusion(nn.Module):
     def snr(self, t: torch.Tensor) -> torch.Tensor:
         return self.alphas_cumprod[t] / (1.0 - self.alphas_cumprod[t])
 
-    def importance_probabilities(self) -> torch.Tensor:
+    def importance_probabilities(self, history: torch.Tensor | None = None) -> torch.Tensor:
         """(steps,) float64 p_t proportional to sqrt(E[L_t^2]) over each step's loss history, mixed
         with 0.1% uniform (DiffRec's importance sampling)."""
-        weights = torch.sqrt((self.loss_history ** 2).mean(dim=1))
+        history = self.loss_history if history is None else history
+        weights = torch.sqrt((history ** 2).mean(dim=1))
         return weights / weights.sum() * (1 - 0.001) + 0.001 / self.steps
 
-    def sample_timesteps(self, batch_size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample_timesteps(self, batch_size: int, device, history: torch.Tensor | None = None,
+                         count: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """((B,) t, (B,) float64 p_t * steps): uniform until every step has a full loss history,
-        then importance-sampled. Reads the history's counts on the host (one sync per call)."""
-        if not bool((self.history_count == self.history_per_step).all()):
+        then importance-sampled. Reads the history's counts on the host (one sync per call).
+        `history`, `count`: a group member's (default: this model's own)."""
+        history = self.loss_history if history is None else history
+        count = self.history_count if count is None else count
+        if not bool((count == self.history_per_step).all()):
             t = torch.randint(0, self.steps, (batch_size,), device=device)
             return t, torch.ones(batch_size, dtype=torch.float64, device=device)
-        probabilities = self.importance_probabilities()
+        probabilities = self.importance_probabilities(history)
         t = torch.multinomial(probabilities, batch_size, replacement=True)
         return t, probabilities[t] * self.steps
 
-    def sample_timesteps_on_device(self, batch_size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample_timesteps_on_device(self, batch_size: int, device, history: torch.Tensor | None = None,
+                                   count: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """`sample_timesteps` without a host read: both draws are made and `torch.where` keeps the
         importance draw once every history is full. Until then (or if the history sums to 0 or is
         not finite) the probabilities are replaced by uniform ones, so the unused draw is valid."""
-        ready = (self.history_count == self.history_per_step).all()  # 0-d bool, on the device
+        history = self.loss_history if history is None else history
+        count = self.history_count if count is None else count
+        ready = (count == self.history_per_step).all()  # 0-d bool, on the device
         uniform_t = torch.randint(0, self.steps, (batch_size,), device=device)
-        weights = torch.sqrt((self.loss_history ** 2).mean(dim=1))
+        weights = torch.sqrt((history ** 2).mean(dim=1))
         total = weights.sum()
         usable = ready & torch.isfinite(total) & (total > 0)
         shares = torch.where(usable, weights / total, torch.full_like(weights, 1.0 / self.steps))
@@ -201,56 +215,74 @@ class LatentDiffusion(nn.Module):
         return t, torch.where(ready, probabilities[t] * self.steps, 1.0)
 
     @torch.no_grad()
-    def record_losses(self, t: torch.Tensor, losses: torch.Tensor) -> None:
+    def record_losses(self, t: torch.Tensor, losses: torch.Tensor, history: torch.Tensor | None = None,
+                      count: torch.Tensor | None = None) -> None:
         """Push each sample's loss into its step's history (a FIFO of the last `history_per_step`),
-        in batch order, as DiffRec's per-sample loop does."""
+        in batch order, as DiffRec's per-sample loop does. `history`, `count`: as in `sample_timesteps`."""
+        history = self.loss_history if history is None else history
+        count = self.history_count if count is None else count
         for step in range(self.steps):
             new = losses[t == step].double()
             if len(new) == 0:
                 continue
-            count = int(self.history_count[step])
-            kept = torch.cat([self.loss_history[step, :count], new])[-self.history_per_step:]
-            self.loss_history[step, :len(kept)] = kept
-            self.history_count[step] = len(kept)
+            stored = int(count[step])
+            kept = torch.cat([history[step, :stored], new])[-self.history_per_step:]
+            history[step, :len(kept)] = kept
+            count[step] = len(kept)
 
     @torch.no_grad()
-    def record_losses_on_device(self, t: torch.Tensor, losses: torch.Tensor) -> None:
+    def record_losses_on_device(self, t: torch.Tensor, losses: torch.Tensor, history: torch.Tensor | None = None,
+                                count: torch.Tensor | None = None) -> None:
         """`record_losses` without a host read: sample j of step s goes after that step's current
         entries at its rank among the batch's samples of step s; each history then keeps its last
         `history_per_step` entries (shifted left by what overflows)."""
+        history_now = self.loss_history if history is None else history
+        count = self.history_count if count is None else count
         size = self.history_per_step
         one_hot = t.unsqueeze(1) == torch.arange(self.steps, device=t.device)  # (B, steps)
         rank = (one_hot.long().cumsum(0) - 1).gather(1, t.unsqueeze(1)).squeeze(1)  # (B,) order within its step
-        length = self.history_count + one_hot.sum(0)  # (steps,) entries before trimming
+        length = count + one_hot.sum(0)  # (steps,) entries before trimming
         shift = (length - size).clamp_min(0)  # (steps,) oldest entries pushed out
         source = torch.arange(size, device=t.device) + shift.unsqueeze(1)  # (steps, size) old slot kept at each slot
-        kept_old = source < self.history_count.unsqueeze(1)
-        history = torch.where(kept_old, self.loss_history.gather(1, source.clamp_max(size - 1)), self.loss_history)
-        history = torch.cat([history, history.new_zeros(self.steps, 1)], dim=1)  # last column: pushed-out samples
-        slot = self.history_count[t] + rank - shift[t]  # (B,) < 0: pushed out by later samples of its step
-        history[t, torch.where(slot >= 0, slot, size)] = losses.double()
-        self.loss_history.copy_(history[:, :size])
-        self.history_count.copy_(length.clamp_max(size))
+        kept_old = source < count.unsqueeze(1)
+        updated = torch.where(kept_old, history_now.gather(1, source.clamp_max(size - 1)), history_now)
+        updated = torch.cat([updated, updated.new_zeros(self.steps, 1)], dim=1)  # last column: pushed-out samples
+        slot = count[t] + rank - shift[t]  # (B,) < 0: pushed out by later samples of its step
+        updated[t, torch.where(slot >= 0, slot, size)] = losses.double()
+        history_now.copy_(updated[:, :size])
+        count.copy_(length.clamp_max(size))
+
+    def _timesteps(self, x_start: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(t, p_t * steps) of a batch's samples, (B,) each, or (K, B) drawn per member in a group."""
+        sample = self.sample_timesteps if x_start.device.type == "cpu" else self.sample_timesteps_on_device
+        batch_size = x_start.shape[-2]
+        return self.draws.each(lambda history, count: sample(batch_size, x_start.device, history, count),
+                               self.loss_history, self.history_count)
+
+    def _record(self, t: torch.Tensor, losses: torch.Tensor) -> None:
+        record = self.record_losses if t.device.type == "cpu" else self.record_losses_on_device
+        if t.dim() == 1:
+            return record(t, losses)
+        for member in range(len(t)):  # a group: each member's own history
+            record(t[member], losses[member], self.loss_history[member], self.history_count[member])
 
     def training_loss(self, denoiser: nn.Module, x_start: torch.Tensor,
                       reweight: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """((B,) importance-weighted per-sample losses, float64 with `float64_loss_weights`,
         (B, d) predicted z_0)."""
-        on_cpu = x_start.device.type == "cpu"
-        sample = self.sample_timesteps if on_cpu else self.sample_timesteps_on_device
-        t, pt = sample(len(x_start), x_start.device)
-        x_t = self.q_sample(x_start, t, torch.randn_like(x_start))
+        t, pt = self._timesteps(x_start)
+        x_t = self.q_sample(x_start, t, self.draws.each(torch.randn_like, x_start))
         predicted = denoiser(x_t, t)
-        mse = ((x_start - predicted) ** 2).mean(dim=1)
+        mse = ((x_start - predicted) ** 2).mean(dim=-1)
         if reweight:  # x0 objective: weight SNR(t-1) - SNR(t), 1 at t = 0
             snr_difference = self.snr((t - 1).clamp_min(0)) - self.snr(t)  # (B,) float64
             weight = torch.where(t == 0, torch.ones_like(snr_difference), snr_difference)
         else:
             weight = torch.ones_like(mse, dtype=torch.float64)
         if not self.float64_loss_weights:  # rounded once, as the float32 code always did
-            weight, pt = weight.float(), pt.float()
+            weight, pt = weight.to(torch.get_default_dtype()), pt.to(torch.get_default_dtype())
         losses = weight * mse
-        (self.record_losses if on_cpu else self.record_losses_on_device)(t, losses.detach())
+        self._record(t, losses.detach())
         return losses / pt, predicted
 
     @torch.no_grad()
@@ -259,10 +291,10 @@ class LatentDiffusion(nn.Module):
         taking the posterior mean, without noise."""
         x_t = x_start
         if sampling_steps > 0:
-            t = torch.full((len(x_start),), sampling_steps - 1, dtype=torch.long, device=x_start.device)
-            x_t = self.q_sample(x_start, t, torch.randn_like(x_start))
+            t = torch.full(x_start.shape[:-1], sampling_steps - 1, dtype=torch.long, device=x_start.device)
+            x_t = self.q_sample(x_start, t, self.draws.each(torch.randn_like, x_start))
         for step in reversed(range(self.steps)):
-            t = torch.full((len(x_t),), step, dtype=torch.long, device=x_t.device)
+            t = torch.full(x_t.shape[:-1], step, dtype=torch.long, device=x_t.device)
             predicted = denoiser(x_t, t)
             x_t = self._at(self.posterior_mean_coef1, t) * predicted + self._at(self.posterior_mean_coef2, t) * x_t
         return x_t
@@ -389,8 +421,8 @@ class LDiffRec(GenerativeRecommender):
 
     def collaborative_gaussian(self, batch) -> Gaussian:
         weight = self.encoder_items if self.group_mask is None else self.encoder_items * self.group_mask
-        out = torch.tanh(batch.product(weight) + self.encoder_bias)  # (B, 2d), groups side by side
-        return Gaussian(out[:, :self.latent_dim], out[:, self.latent_dim:])
+        out = torch.tanh(batch.product(weight) + self.encoder_bias.unsqueeze(-2))  # (B, 2d), groups side by side
+        return Gaussian(out[..., :self.latent_dim], out[..., self.latent_dim:])
 
     def diffusion_weight(self) -> float:
         """lambda, annealed per epoch from `lamda` down to `anneal_cap` over `anneal_steps` epochs."""
@@ -405,16 +437,17 @@ class LDiffRec(GenerativeRecommender):
         return self.kl_cap
 
     def calculate_loss(self, interaction):
-        batch = self.user_batch(interaction[self.USER_ID], self.dropout, entries=batch_entry_count(interaction))
+        batch = self.user_batch(interaction[self.USER_ID], self.dropout, entries=batch_entry_count(interaction),
+                                member_entries=member_entry_counts(interaction))
         regularizer, gaussian = self.match(self.collaborative_gaussian(batch), batch)
-        diffusion_losses, z0 = self.diffusion.training_loss(self.denoiser, gaussian.sample(), self.reweight)
+        diffusion_losses, z0 = self.diffusion.training_loss(self.denoiser, self.sample(gaussian), self.reweight)
         reconstruction = self.decoder.loss(z0, batch, target_values=batch.values)
         vae_loss = reconstruction + self.kl_weight() * regularizer
         lamda = self.diffusion_weight()
         self.update_count += 1
         if self.reweight:
-            return lamda * diffusion_losses.mean() + vae_loss
-        return diffusion_losses.mean() + lamda * vae_loss
+            return lamda * diffusion_losses.mean(dim=-1) + vae_loss
+        return diffusion_losses.mean(dim=-1) + lamda * vae_loss
 
     def scores(self, users: torch.Tensor) -> torch.Tensor:
         z0 = self.diffusion.reverse(self.denoiser, self.prediction_gaussian(users).mean, self.sampling_steps)
