@@ -200,7 +200,7 @@ class GenerativeRecommender(GeneralRecommender):
     input_type = InputType.PAIRWISE
     batch_unit = "users"
     draws = SOLO_DRAWS  # a group's members draw from their own streams (dmrec.members)
-    groups = True  # trials of it that differ only in their seed may train as one group
+    groups = False  # True: its code runs a member-stacked group (dmrec.members); seed-siblings may train as one
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)

@@ -26,6 +26,8 @@ class CVGA(GenerativeRecommender):
     KL's place (scaled the same way) and the PMN reads the undropped x_u (CVGA has no input dropout).
     """
 
+    groups = True  # written for a member axis too: (K, B, ...) activations, (K,) losses
+
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.latent_dim = int(config["embedding_size"])

@@ -322,6 +322,8 @@ class LDiffRec(GenerativeRecommender):
     feeds its own group's latent coordinates.
     """
 
+    groups = True  # written for a member axis too: (K, B, ...) activations, (K,) losses
+
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.latent_dim = int(config["latent_dim"])

@@ -21,6 +21,8 @@ class MultVAE(GenerativeRecommender):
     a step costs the decoder's dense products and little else. `matcher: none` is Mult-VAE itself.
     """
 
+    groups = True  # written for a member axis too: (K, B, ...) activations, (K,) losses
+
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         hidden, self.latent_dim = int(config["hidden_size"]), int(config["latent_dim"])
