@@ -20,7 +20,7 @@ from recbole.data.interaction import Interaction
 
 from benchmark.core.interactions import ENTRY_COUNT
 from benchmark.runner.training.evaluation import RankingTarget, evaluate_members
-from benchmark.runner.training.trainer import OPTIMIZERS, NonFiniteLoss, ProtocolTrainer
+from benchmark.runner.training.trainer import NonFiniteLoss, ProtocolTrainer, build_optimizer
 from dmrec.members import keep_members, load_member, member_tensors
 
 
@@ -53,11 +53,7 @@ class GroupTrainer:
         self.group = group
         self.members = members  # the ones still training, in the group's member order
         self.solo = members[0].trainer  # the protocol's settings (every member has the same)
-        learner = str(config["learner"]).lower()
-        fused = {"fused": True} if learner in ("adam", "adamw") else {}
-        self.optimizer = OPTIMIZERS[learner](
-            ProtocolTrainer.parameter_groups(group, config["learning_rate"]), lr=config["learning_rate"],
-            weight_decay=config["weight_decay"] or 0.0, **fused)
+        self.optimizer = build_optimizer(config, group)  # Adam is elementwise: each member's slice steps as its own
 
     def _train_epoch(self, epoch_idx: int) -> torch.Tensor:
         """One pass over every member's batches; (K,) float64 summed losses (one host sync)."""

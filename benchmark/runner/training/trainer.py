@@ -50,18 +50,21 @@ def validation_epochs(epochs: int, eval_step: int, first_eval_epoch: int | None 
     return list(range(first, max(epochs, 0) + 1, eval_step))
 
 
+def build_optimizer(config, model) -> torch.optim.Optimizer:
+    """The Config's `learner` over the model's `parameter_groups`, at its learning rate and weight decay."""
+    learner = str(config["learner"]).lower()
+    if learner not in OPTIMIZERS:
+        raise ValueError(f"learner '{learner}' is not one of {sorted(OPTIMIZERS)}")
+    # fused Adam/AdamW: one kernel for all parameters, ~10x faster steps on CPU than the default loop
+    fused = {"fused": True} if learner in ("adam", "adamw") else {}
+    return OPTIMIZERS[learner](ProtocolTrainer.parameter_groups(model, config["learning_rate"]),
+                               lr=config["learning_rate"], weight_decay=config["weight_decay"] or 0.0, **fused)
+
+
 class ProtocolTrainer(AbstractTrainer):
     def __init__(self, config, model):
         super().__init__(config, model)
-        learner = str(config["learner"]).lower()
-        if learner not in OPTIMIZERS:
-            raise ValueError(f"learner '{learner}' is not one of {sorted(OPTIMIZERS)}")
-        # fused Adam/AdamW: one kernel for all parameters, ~10x faster steps on CPU than the default loop
-        fused = {"fused": True} if learner in ("adam", "adamw") else {}
-        self.optimizer = OPTIMIZERS[learner](
-            self.parameter_groups(model, config["learning_rate"]), lr=config["learning_rate"],
-            weight_decay=config["weight_decay"] or 0.0, **fused
-        )
+        self.optimizer = build_optimizer(config, model)
         self.epochs = int(config["epochs"])
         self.eval_step = int(config["eval_step"])
         first = config["first_eval_epoch"]  # None when the key is absent or null
