@@ -210,19 +210,12 @@ def _train_members(training: list[_Member], outcomes: list[dict | None], threads
 
 
 def _train(ready: list[_Member], member_done: Callable[[int, dict | Exception], None]) -> None:
-    """One `train_group` call for the members; a member alone trains as a solo trial always has."""
-    from benchmark.runner.trial import train_and_evaluate, train_group
+    """The members in one `train_group` call (which trains a member alone as its solo trial)."""
+    from benchmark.runner.trial import train_group
 
-    verbose = bool(os.environ.get("DMREC_VERBOSE"))
-    if len(ready) == 1:
-        try:
-            result = train_and_evaluate(ready[0].inputs, verbose=verbose, on_epoch=ready[0].sinks)
-        except Exception as error:  # noqa: BLE001 (every kind of trial failure is recorded, then the grid goes on)
-            result = error
-        member_done(0, result)
-    elif ready:
-        train_group([m.inputs for m in ready], verbose=verbose, on_epoch=[m.sinks for m in ready],
-                    on_member_done=member_done)
+    if ready:
+        train_group([m.inputs for m in ready], verbose=bool(os.environ.get("DMREC_VERBOSE")),
+                    on_epoch=[m.sinks for m in ready], on_member_done=member_done)
 
 
 def _settle(member: _Member, result: dict | Exception, force: bool | str, started: float) -> dict:
