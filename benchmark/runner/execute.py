@@ -1,4 +1,6 @@
-"""One trial in, one stored outcome out: the unit of work, identical with and without Ray.
+"""One trial in, one stored outcome out: the unit of work, identical with and without Ray. A group of
+sibling trials (`run_group_and_store`) is the same unit member by member, its members trained together;
+`run_and_store` is a group of one.
 
 A trial that another grid under the same results root already finished, with today's code, is
 copied from there instead of trained (`reuse_stored`): its id is the hash of its resolved config
