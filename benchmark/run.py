@@ -5,6 +5,7 @@
     python -m benchmark.run --grid beta --set formulation=paper --address 10.0.0.1:6379
     python -m benchmark.run --grid smoke --no-ray          # in-process, one trial after another
     python -m benchmark.run --grid table2 --shard 3/8      # the 3rd of 8 fixed parts (SLURM arrays)
+    python -m benchmark.run --grid table2 --group-size 10  # seeds of a config train together (GPU)
 
 A trial runs when it has no finished record; `--force` reruns finished ones, `--retry-failed`
 only the failed ones, `--rerun-stale` the ones made by other code than today's. A trial another
@@ -27,7 +28,8 @@ from benchmark import version
 from benchmark.core.errors import DataError
 from benchmark.core.paths import RootError, resolve_root, results_root
 from benchmark.runner.config import ConfigError
-from benchmark.runner.grid import Grid, GridError, Narrowing, Trial, expand, load_grid, shard
+from benchmark.runner.grid import Grid, GridError, Narrowing, Trial, expand, load_grid
+from benchmark.runner.groups import TrialGroup, default_group_size, form_groups, members, remaining, shard_groups
 from benchmark.runner.schedule import STOP, ScheduleError, check_request
 from benchmark.runner.store import ResultStore, StoreUnwritable
 
@@ -71,6 +73,16 @@ def _shard(value: str) -> tuple[int, int]:
     return i, n
 
 
+def group_size_argument(value: str) -> int:
+    try:
+        size = int(value)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"--group-size takes a whole number of trials, at least 1, got '{value}'")
+    return size
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmark.run", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -87,6 +99,11 @@ def parser() -> argparse.ArgumentParser:
                         "not the axes model/dataset/matcher/seed")
     p.add_argument("--shard", type=_shard, metavar="I/N",
                    help="run only part I of N fixed parts of the whole grid (by trial id); narrowing still applies")
+    p.add_argument("--group-size", type=group_size_argument, metavar="K",
+                   help="train up to K trials that differ only in their seed together, as one batched model "
+                        "(each is still stored as its own trial); unset: 10 when the trials train on a GPU "
+                        "(--gpus-per-trial above 0, or --no-ray on a machine with CUDA), else 1; with --shard "
+                        "always 1, since every shard of a run must use the same K (give it to each explicitly)")
     p.add_argument("--dry-run", action="store_true", help="list the trials and their state; run nothing")
     p.add_argument("--force", action="store_true", help="rerun trials that already have a finished record")
     p.add_argument("--retry-failed", action="store_true", help="run only the trials whose last attempt failed")
@@ -163,17 +180,27 @@ def trial_states(trials: list[Trial], store: ResultStore) -> tuple[list[str], se
     return states, stale
 
 
-def dry_run(grid: Grid, trials: list[Trial], store: ResultStore) -> None:
+def dry_run(grid: Grid, trials: list[Trial], store: ResultStore, groups: list[TrialGroup] | None = None,
+            group_size: int = 1) -> None:
+    """A line per trial: its id, (with `group_size` above 1) its group, its state, what it is; then the counts."""
+    if group_size > 1 and groups is not None:
+        trials = members(groups)  # group by group, so that a group's lines stand together
+        group_of = {id(t): f"g{number}" for number, g in enumerate(groups, 1) for t in g.trials}
     states, stale = trial_states(trials, store)
     counts: dict[str, int] = {}
     width = max([7, *(len(s) for s in states if s.startswith("reusable"))])
+    group_width = len(f"g{len(groups or ())}")
     for trial, state in zip(trials, states, strict=True):
         kind = "reusable" if state.startswith("reusable") else state
         counts[kind] = counts.get(kind, 0) + 1
-        print(f"{trial.trial_id or '-':<16}  {state:<{width}}  {trial.describe(grid.sweep_axes)}")
+        column = f"{group_of[id(trial)]:<{group_width}}  " if group_size > 1 and groups is not None else ""
+        print(f"{trial.trial_id or '-':<16}  {column}{state:<{width}}  {trial.describe(grid.sweep_axes)}")
     order = ("done", "stale", "reusable", "running", "FAILED", "pending", "dataset not prepared")
     parts = [f"{counts[s]} {'failed' if s == 'FAILED' else s}" for s in order if counts.get(s)]
     print(f"{len(trials)} trials in grid '{grid.name}': {', '.join(parts)}")
+    if group_size > 1 and groups is not None:
+        print(f"{len(groups)} groups of at most {group_size} trials that differ only in their seed (g1, g2, ...): "
+              f"each trains as one batched model, its finished members left out")
     if counts.get("reusable"):
         print(REUSE_NOTE.format(counts["reusable"], "are", "will be"))
     if stale:
@@ -290,16 +317,19 @@ def _main(args) -> int:
         trials = expand(grid, _narrowing(args), allow_unprepared=args.dry_run)
     except (GridError, ConfigError, DataError) as error:
         return refuse(error)
+    size = args.group_size or default_group_size(args.no_ray, args.gpus_per_trial, bool(args.shard), _cuda_available)
+    groups = form_groups(trials, size)  # from the whole grid: what is stored or sharded never changes a group
     if args.shard:
         index, count = args.shard
-        prepared = shard(trials, index, count)
-        trials = prepared + [t for t in trials if not t.prepared]  # a dry run still lists those
+        groups = shard_groups(groups, index, count) + [g for g in groups if not g.prepared]  # a dry run lists those
+        kept = {t.trial_id for t in members(groups)}
+        trials = [t for t in trials if t.prepared and t.trial_id in kept] + [t for t in trials if not t.prepared]
         if not trials:
             print(f"shard {index}/{count} of grid '{grid.name}' holds no trial")
             return EXIT_OK
     store = ResultStore(grid.name)
     if args.dry_run:
-        dry_run(grid, trials, store)
+        dry_run(grid, trials, store, groups, size)
         return EXIT_OK
     try:
         check_request(args.cpus_per_trial, args.gpus_per_trial)  # what needs no cluster to refuse
@@ -307,10 +337,18 @@ def _main(args) -> int:
     except (ScheduleError, StoreUnwritable) as error:
         say_error(error)
         return EXIT_USAGE
-    return run_grid(grid, trials, store, args)
+    return run_grid(grid, trials, store, args, groups)
 
 
-def run_grid(grid: Grid, trials: list[Trial], store: ResultStore, args) -> int:
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def run_grid(grid: Grid, trials: list[Trial], store: ResultStore, args, groups: list[TrialGroup] | None = None) -> int:
+    """Run what `trials` leaves to do, in `groups` (default: one trial each); the exit status."""
+    groups = groups if groups is not None else form_groups(trials, 1)
     todo = select(trials, store, args.force, args.retry_failed, args.rerun_stale)
     held = store.claimed_ids()
     busy = [t for t in todo if t.trial_id in held]
@@ -320,16 +358,18 @@ def run_grid(grid: Grid, trials: list[Trial], store: ResultStore, args) -> int:
     try:
         reused = {} if args.force else reuse_elsewhere(todo, store, args.rerun_stale)
         todo = [t for t in todo if t.trial_id not in reused]
+        batches = remaining(groups, {t.trial_id for t in todo})
         part = f" (shard {args.shard[0]}/{args.shard[1]})" if args.shard else ""
+        grouped = f" in {len(batches)} group{'s' * (len(batches) != 1)}" if len(batches) < len(todo) else ""
         print(f"grid '{grid.name}'{part}: {len(trials)} trials, {len(trials) - len(todo) - len(busy) - len(reused)} "
               f"already stored or skipped, {len(reused)} reused from other grids, {len(busy)} being run by another "
-              f"runner, {len(todo)} to run ({'in this process' if args.no_ray else 'Ray'}); "
+              f"runner, {len(todo)} to run{grouped} ({'in this process' if args.no_ray else 'Ray'}); "
               f"results in {store.folder}", flush=True)
         for trial in busy:
             holder = held[trial.trial_id]
             print(f"skip: {trial.trial_id} {labels[trial.trial_id]}: held by pid {holder.get('pid')} on "
                   f"{holder.get('host')} since {holder.get('started_at')}", flush=True)
-        status = run_todo(todo, store, labels, args, reused) if todo else None
+        status = run_todo(batches, store, labels, args, reused) if todo else None
         status = finish(grid, trials, store, labels, reused) if status is None else status
         STOP.check()  # a stop whose KeyboardInterrupt was lost still ends as a stop
         return status
@@ -354,9 +394,9 @@ def reuse_elsewhere(todo: list[Trial], store: ResultStore, rerun_stale: bool) ->
     return reused
 
 
-def run_todo(todo: list[Trial], store: ResultStore, labels: dict, args, reused: dict[str, str]) -> int | None:
-    """Schedule the trials; None when they all ended, else the exit status of what stopped them. The
-    trials that were copied from another grid instead of trained are added to `reused`."""
+def run_todo(todo: list[TrialGroup], store: ResultStore, labels: dict, args, reused: dict[str, str]) -> int | None:
+    """Schedule the groups of trials; None when they all ended, else the exit status of what stopped them.
+    The trials that were copied from another grid instead of trained are added to `reused`."""
     from benchmark.runner.compat import CompatError, require_recbole
 
     try:
@@ -378,21 +418,22 @@ def run_todo(todo: list[Trial], store: ResultStore, labels: dict, args, reused: 
     return None
 
 
-def _schedule(todo: list[Trial], store: ResultStore, labels: dict, args) -> dict[str, str]:
-    """Run the trials; those that another grid finished meanwhile were copied: trial id -> that grid."""
-    from benchmark.runner.execute import REPLACE_STALE, run_and_store
+def _schedule(groups: list[TrialGroup], store: ResultStore, labels: dict, args) -> dict[str, str]:
+    """Run the groups; trials that another grid finished meanwhile were copied: trial id -> that grid."""
+    from benchmark.runner.execute import REPLACE_STALE, run_group_and_store
     from benchmark.runner.progress import Progress
     from benchmark.runner.schedule import run_sequential, run_with_ray
 
+    todo = members(groups)
     force = True if args.force else REPLACE_STALE if args.rerun_stale else False
     parallel = 1 if args.no_ray else max(1, int((os.cpu_count() or 1) // max(args.cpus_per_trial or 1, 1e-9)))
     progress = Progress(len(todo), {t.trial_id: labels[t.trial_id] for t in todo}, parallel=parallel,
                         kinds={t.trial_id: t.model for t in todo})
-    execute = functools.partial(run_and_store, tensorboard=True) if args.tensorboard else None
+    execute = functools.partial(run_group_and_store, tensorboard=True) if args.tensorboard else None
     if args.no_ray:
-        run_sequential(todo, store, progress, args.cpus_per_trial, force, execute=execute)
+        run_sequential(groups, store, progress, args.cpus_per_trial, force, execute=execute)
     else:
-        run_with_ray(todo, store, progress, args.cpus_per_trial, args.gpus_per_trial, args.address, force,
+        run_with_ray(groups, store, progress, args.cpus_per_trial, args.gpus_per_trial, args.address, force,
                      execute=execute)
     STOP.check()  # a stop whose KeyboardInterrupt was lost: never "all trials ended"
     print(progress.line("all trials ended"), flush=True)

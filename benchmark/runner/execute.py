@@ -1,4 +1,6 @@
-"""One trial in, one stored outcome out: the unit of work, identical with and without Ray.
+"""One trial in, one stored outcome out: the unit of work, identical with and without Ray. A group of
+sibling trials (`run_group_and_store`) is the same unit member by member, its members trained together;
+`run_and_store` is a group of one.
 
 A trial that another grid under the same results root already finished, with today's code, is
 copied from there instead of trained (`reuse_stored`): its id is the hash of its resolved config
@@ -15,12 +17,13 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmark.runner.inputs import TrialInputs, check_dataset
-from benchmark.runner.store import InvalidRecord, RecordExists, ResultStore, StoreUnwritable
+from benchmark.runner.store import Claim, InvalidRecord, RecordExists, ResultStore, StoreUnwritable
 
 if TYPE_CHECKING:
     from benchmark.runner.training.events import EpochEvent
@@ -81,6 +84,32 @@ def reuse_stored(store: ResultStore, trial_id: str, source: str, force: bool | s
         return _adopt(store, trial_id, force, [source])
 
 
+def _take(store: ResultStore, trial_id: str, force: bool | str, started: float) -> tuple[Claim | None, dict | None]:
+    """Claim the trial and settle what needs no training: (its held claim, None) when it is to be
+    trained; else (None, its outcome): another runner holds it ("claimed"), a record kept by `force`'s
+    rule is stored ("exists"), or another grid's record was copied ("reused")."""
+    try:
+        claim = store.claim(trial_id)
+    except OSError as error:
+        raise StoreUnwritable(f"{store.claims_dir}: cannot write a claim ({error.strerror or error})") from None
+    if claim is None:
+        return None, {"trial_id": trial_id, "status": "claimed", "seconds": 0.0}
+    try:
+        outcome = None
+        if _keep_stored(store, trial_id, force):  # another runner finished it meanwhile
+            outcome = {"trial_id": trial_id, "status": "exists", "seconds": time.perf_counter() - started}
+        elif (source := _adopt(store, trial_id, force)) is not None:  # another grid finished it (perhaps lately)
+            outcome = {"trial_id": trial_id, "status": "reused", "from": source,
+                       "seconds": time.perf_counter() - started}
+    except BaseException:
+        claim.release()
+        raise
+    if outcome is not None:
+        claim.release()
+        return None, outcome
+    return claim, None
+
+
 def run_and_store(inputs: TrialInputs, results_root: str | None = None, threads: int | None = None,
                   force: bool | str = False, on_epoch: Callable[[EpochEvent], None] | None = None,
                   tensorboard: bool = False) -> dict:
@@ -95,58 +124,132 @@ def run_and_store(inputs: TrialInputs, results_root: str | None = None, threads:
     Unless `force=True`, a trial that another grid under the same root finished with today's code
     is copied from it instead (status "reused", "from": that grid).
     Returns {"trial_id", "status": "finished"|"failed"|"exists"|"claimed"|"reused", "seconds", "error"?,
-    "recall@20"?, "from"?}. Raises `StoreUnwritable` only when not even the failure can be written."""
+    "recall@20"?, "from"?}. Raises `StoreUnwritable` only when not even the failure can be written.
+    A group of one: see `run_group_and_store`."""
+    return run_group_and_store([inputs], results_root, threads, force, on_epoch=[on_epoch], tensorboard=tensorboard)[0]
+
+
+@dataclass
+class _Member:
+    """A group member being trained: where its outcome goes, its claim and its epoch sinks."""
+
+    index: int  # its place in the group
+    inputs: TrialInputs
+    store: ResultStore
+    claim: Claim
+    sinks: EpochSinks
+
+    def close(self) -> None:
+        self.sinks.close()
+        self.claim.release()
+
+
+def run_group_and_store(members: Sequence[TrialInputs], results_root: str | None = None, threads: int | None = None,
+                        force: bool | str = False,
+                        on_epoch: Sequence[Callable[[EpochEvent], None] | None] | None = None,
+                        tensorboard: bool = False) -> list[dict]:
+    """`run_and_store` for sibling trials (`benchmark.runner.groups`), member by member: each is
+    claimed, kept, copied or trained by `force`'s rule; the ones left train in ONE `train_group`
+    call, and each is stored (and its claim released) as soon as it ends, so a group stopped mid-way
+    keeps the members that had ended. `on_epoch[i]`: member i's epoch hook. Returns one outcome per
+    member, as `run_and_store` returns it, in the members' order."""
     started = time.perf_counter()
-    trial_id = inputs.trial_id
-    store = ResultStore(inputs.grid, Path(results_root) if results_root else None)
+    hooks = list(on_epoch) if on_epoch is not None else [None] * len(members)
+    outcomes: list[dict | None] = [None] * len(members)
+    training: list[_Member] = []
     try:
-        claim = store.claim(trial_id)
-    except OSError as error:
-        raise StoreUnwritable(f"{store.claims_dir}: cannot write a claim ({error.strerror or error})") from None
-    if claim is None:
-        return {"trial_id": trial_id, "status": "claimed", "seconds": 0.0}
-    with claim:
-        if _keep_stored(store, trial_id, force):  # another runner finished it meanwhile
-            return {"trial_id": trial_id, "status": "exists", "seconds": time.perf_counter() - started}
-        source = _adopt(store, trial_id, force)
-        if source is not None:  # another grid finished it (perhaps since this run began)
-            return {"trial_id": trial_id, "status": "reused", "from": source, "seconds": time.perf_counter() - started}
-        sinks = EpochSinks(store, trial_id, on_epoch, tensorboard)
-        try:
-            return _train_and_store(store, inputs, threads, force, started, sinks)
-        finally:
-            sinks.close()
+        for index, inputs in enumerate(members):
+            store = ResultStore(inputs.grid, Path(results_root) if results_root else None)
+            claim, outcome = _take(store, inputs.trial_id, force, started)
+            if claim is None:
+                outcomes[index] = outcome
+                continue
+            sinks = EpochSinks(store, inputs.trial_id, hooks[index], tensorboard)
+            training.append(_Member(index, inputs, store, claim, sinks))
+        if training:
+            _train_members(training, outcomes, threads, force, started)
+    finally:
+        for member in training:  # a member that ended was closed already: this is for a stop or a raise
+            member.close()
+    return outcomes
 
 
-def _train_and_store(store: ResultStore, inputs: TrialInputs, threads: int | None, force: bool | str,
-                     started: float, on_epoch: Callable[[EpochEvent], None]) -> dict:
+def _train_members(training: list[_Member], outcomes: list[dict | None], threads: int | None, force: bool | str,
+                   started: float) -> None:
+    """Train the claimed members together and store each outcome into `outcomes` as it comes."""
     import torch
-
-    from benchmark.runner.trial import train_and_evaluate
 
     if threads:
         torch.set_num_threads(int(threads))
+    ready = []
+    changed: dict[tuple[str, str], Exception | None] = {}  # siblings share a dataset: hash its files once
+    for member in training:
+        key = (member.inputs.dataset, member.inputs.dataset_version)
+        if key not in changed:
+            try:
+                check_dataset(member.inputs)  # the data may have changed since the grid was expanded
+                changed[key] = None
+            except Exception as error:  # noqa: BLE001 (a changed or unreadable dataset fails its trials)
+                changed[key] = error
+        if changed[key] is None:
+            ready.append(member)
+        else:
+            outcomes[member.index] = _settle(member, changed[key], force, started)
+
+    def member_done(position: int, result: dict | Exception) -> None:
+        outcomes[ready[position].index] = _settle(ready[position], result, force, started)
+
+    broke: Exception | None = None
+    try:
+        _train(ready, member_done)
+    except StoreUnwritable:
+        raise
+    except Exception as error:  # noqa: BLE001 (the group's training broke: its members that had not ended fail)
+        broke = error
+    for position, member in enumerate(ready):
+        if outcomes[member.index] is None:
+            member_done(position, broke or RuntimeError("the group's training ended without this member's outcome"))
+
+
+def _train(ready: list[_Member], member_done: Callable[[int, dict | Exception], None]) -> None:
+    """The members in one `train_group` call (which trains a member alone as its solo trial)."""
+    from benchmark.runner.trial import train_group
+
+    if ready:
+        train_group([m.inputs for m in ready], verbose=bool(os.environ.get("DMREC_VERBOSE")),
+                    on_epoch=[m.sinks for m in ready], on_member_done=member_done)
+
+
+def _settle(member: _Member, result: dict | Exception, force: bool | str, started: float) -> dict:
+    """Store one member's record, or its failure; release it; its outcome."""
+    try:
+        return _store_outcome(member.store, member.inputs, result, force, started)
+    finally:
+        member.close()
+
+
+def _store_outcome(store: ResultStore, inputs: TrialInputs, result: dict | Exception, force: bool | str,
+                   started: float) -> dict:
     trial_id, config = inputs.trial_id, inputs.config
+    if isinstance(result, BaseException):
+        return _failed(store, trial_id, config, f"{type(result).__name__}: {result}", started, result)
     try:
-        check_dataset(inputs)  # the data may have changed since the grid was expanded
-        record = train_and_evaluate(inputs, verbose=bool(os.environ.get("DMREC_VERBOSE")), on_epoch=on_epoch)
-    except Exception as error:  # noqa: BLE001 (every kind of trial failure is recorded, then the grid goes on)
-        return _failed(store, trial_id, config, f"{type(error).__name__}: {error}", started)
-    try:
-        store.write_finished(trial_id, record, force=bool(force))
+        store.write_finished(trial_id, result, force=bool(force))
     except RecordExists:  # only without force, which the claim rules out; keep the stored one
         return {"trial_id": trial_id, "status": "exists", "seconds": time.perf_counter() - started}
     except InvalidRecord as error:  # e.g. NaN metrics: never a finished record
-        return _failed(store, trial_id, config, str(error), started)
+        return _failed(store, trial_id, config, str(error), started, error)
     except OSError as error:  # ENOSPC, EROFS, ...: the trained result is lost, the failure may still be kept
-        return _failed(store, trial_id, config, f"storing the result failed: {error}", started)
+        return _failed(store, trial_id, config, f"storing the result failed: {error}", started, error)
     return {"trial_id": trial_id, "status": "finished", "seconds": time.perf_counter() - started,
-            "recall@20": record["metrics"]["test"].get("recall@20")}
+            "recall@20": result["metrics"]["test"].get("recall@20")}
 
 
-def _failed(store: ResultStore, trial_id: str, config: dict, error: str, started: float) -> dict:
+def _failed(store: ResultStore, trial_id: str, config: dict, error: str, started: float,
+            cause: BaseException | None = None) -> dict:
+    tb = "".join(traceback.format_exception(cause)) if cause is not None else ""
     try:
-        store.write_failed(trial_id, config, error, traceback.format_exc())
+        store.write_failed(trial_id, config, error, tb)
     except OSError as unwritable:
         raise StoreUnwritable(f"{store.folder}: cannot store trial {trial_id} nor its failure "
                               f"({unwritable.strerror or unwritable}); the grid stops here") from None

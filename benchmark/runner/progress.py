@@ -16,6 +16,7 @@ from collections.abc import Callable
 from benchmark.runner.training.events import EpochEvent
 
 EPOCH_RESULT = "epoch_event"  # key of a Ray Tune result that is one epoch of a running trial, not its outcome
+MEMBER_RESULT = "member"  # key of a Ray Tune result: the trial id of the group member it belongs to
 
 
 def _clock(seconds: float) -> str:

@@ -1,12 +1,13 @@
 """Runs pending trials: sequentially in this process, or as Ray Tune trials. The one place a Ray instance starts
 (`ray_instance`, also for `benchmark.tune`).
 
-Both paths call `benchmark.runner.execute.run_and_store`, which writes the trial's record into the store
-from inside the process that trained it; Ray's own experiment folder lives in a temporary
-directory that nothing reads. Without `address` (and without $RAY_ADDRESS) Ray starts a private
-local instance, even when a `ray start` cluster runs on this machine; with it, the trials run on
-that cluster, whose nodes must see the data and results folders at the same paths (one machine,
-or a shared filesystem).
+Both paths take groups of sibling trials (`benchmark.runner.groups`; one trial per group unless
+--group-size says otherwise) and call `benchmark.runner.execute.run_group_and_store` once per group,
+which writes each member's record into the store from inside the process that trained it; Ray's own
+experiment folder lives in a temporary directory that nothing reads. Without `address` (and without
+$RAY_ADDRESS) Ray starts a private local instance, even when a `ray start` cluster runs on this
+machine; with it, the trials run on that cluster, whose nodes must see the data and results
+folders at the same paths (one machine, or a shared filesystem).
 
 Ray queues a request that no node can satisfy and waits for it forever, and it retries an
 unreachable cluster for many minutes: so the request is checked against the nodes' resources
@@ -28,10 +29,10 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
 
 from benchmark.core.paths import DATA_ROOT_ENV, REPO_ROOT, RESULTS_ENV, data_root
-from benchmark.runner.execute import run_and_store
-from benchmark.runner.grid import Trial
+from benchmark.runner.execute import run_group_and_store
+from benchmark.runner.groups import TrialGroup, members_at_once
 from benchmark.runner.inputs import TrialInputs, inputs_of
-from benchmark.runner.progress import EPOCH_RESULT, Progress
+from benchmark.runner.progress import EPOCH_RESULT, MEMBER_RESULT, Progress
 from benchmark.runner.store import ResultStore
 from benchmark.runner.training.events import EpochEvent
 
@@ -39,7 +40,9 @@ CONNECT_TIMEOUT_S = 10.0  # a cluster address that does not accept a TCP connect
 RAY_PRECISION = 1e-4  # Ray refuses fractional resource requests finer than this
 RAY_CLIENT_PORT = 10001  # `ray://host` without a port
 
-TrialFunction = Callable[..., dict]  # run_and_store's signature (TrialInputs, ..., on_epoch=): the one unit of work
+# run_group_and_store's signature (members, results_root, threads, force, on_epoch=[hook per member]) -> [outcome
+# per member]: the one unit of work
+GroupFunction = Callable[..., list[dict]]
 
 
 class ScheduleError(ValueError):
@@ -168,22 +171,26 @@ def concurrent_trials(cpus: float, gpus: float, nodes: Sequence[Mapping[str, flo
     return max(1, sum(per_node(node) for node in nodes))
 
 
-def run_sequential(trials: list[Trial], store: ResultStore, progress: Progress, cpus_per_trial: float | None = 1,
-                   force: bool | str = False, execute: TrialFunction | None = None) -> None:
-    """Each trial in turn, in this process (`--no-ray`): for tests and debugging."""
+def run_sequential(groups: list[TrialGroup], store: ResultStore, progress: Progress,
+                   cpus_per_trial: float | None = 1, force: bool | str = False,
+                   execute: GroupFunction | None = None) -> None:
+    """Each group in turn, in this process (`--no-ray`); a stop comes between groups."""
     check_request(cpus_per_trial, 0)
-    execute = execute or run_and_store
-    for trial in trials:
+    execute = execute or run_group_and_store
+    progress.parallel = max(1, round(members_at_once(groups)))
+    for group in groups:
         STOP.check()
-        progress.started(trial.trial_id)
-        outcome = execute(inputs_of(trial), str(store.root), threads_for(cpus_per_trial), force,
-                          on_epoch=functools.partial(progress.epoch, trial.trial_id))
-        progress.ended(trial.trial_id, outcome)
+        for trial in group.trials:
+            progress.started(trial.trial_id)
+        outcomes = execute([inputs_of(t) for t in group.trials], str(store.root), threads_for(cpus_per_trial), force,
+                           on_epoch=[functools.partial(progress.epoch, t.trial_id) for t in group.trials])
+        for trial, outcome in zip(group.trials, outcomes, strict=True):
+            progress.ended(trial.trial_id, outcome)
 
 
-def _ray_trial(param: dict, payloads: dict, execute: TrialFunction) -> dict:
-    """A Ray Tune function trainable: one trial; each epoch reported as a result under `EPOCH_RESULT`,
-    then its outcome as the last result.
+def _ray_trial(param: dict, payloads: dict, execute: GroupFunction) -> None:
+    """A Ray Tune function trainable: one group. Each member's epochs are reported as results under
+    `EPOCH_RESULT`, then each member's outcome; every result names its member (`MEMBER_RESULT`).
 
     Ray has set CUDA_VISIBLE_DEVICES to the GPU it assigned, and `benchmark.runner.trial` passes it on to
     RecBole instead of RecBole's gpu_id 0. A trial without a GPU share sees no GPU (Ray leaves it
@@ -193,14 +200,17 @@ def _ray_trial(param: dict, payloads: dict, execute: TrialFunction) -> dict:
 
     if not ray.get_gpu_ids():
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
-    payload = dict(payloads[param["trial_id"]])
+    payload = dict(payloads[param["group_id"]])
     os.environ["OMP_NUM_THREADS"] = str(payload["threads"])  # for libraries this worker has not loaded yet
+    members = [TrialInputs.from_dict(member) for member in payload.pop("members")]
 
-    def report_epoch(event) -> None:
-        tune.report({EPOCH_RESULT: event.as_dict()})
+    def report_epoch(trial_id: str, event) -> None:
+        tune.report({EPOCH_RESULT: event.as_dict(), MEMBER_RESULT: trial_id})
 
-    outcome = execute(TrialInputs.from_dict(payload.pop("inputs")), **payload, on_epoch=report_epoch)
-    tune.report({key: value for key, value in outcome.items() if value is not None})
+    outcomes = execute(members, **payload, on_epoch=[functools.partial(report_epoch, m.trial_id) for m in members])
+    for inputs, outcome in zip(members, outcomes, strict=True):
+        tune.report({**{key: value for key, value in outcome.items() if value is not None},
+                     MEMBER_RESULT: inputs.trial_id})
 
 
 def _host_port(address: str) -> tuple[str, int] | None:
@@ -306,15 +316,15 @@ def node_resources() -> list[dict]:
     return [dict(node["Resources"]) for node in ray.nodes() if node.get("Alive")]
 
 
-def run_with_ray(trials: list[Trial], store: ResultStore, progress: Progress, cpus_per_trial: float | None = None,
-                 gpus_per_trial: float = 0, address: str | None = None, force: bool | str = False, *,
-                 num_cpus: float | None = None, num_gpus: float | None = None,
-                 execute: TrialFunction | None = None) -> None:
-    """Every trial as a Ray Tune trial with the given resources; returns when all have ended.
+def run_with_ray(groups: list[TrialGroup], store: ResultStore, progress: Progress,
+                 cpus_per_trial: float | None = None, gpus_per_trial: float = 0, address: str | None = None,
+                 force: bool | str = False, *, num_cpus: float | None = None, num_gpus: float | None = None,
+                 execute: GroupFunction | None = None) -> None:
+    """Every group as one Ray Tune trial with the resources of one trial; returns when all have ended.
 
     `cpus_per_trial` None derives it from the GPU share (see `derive_cpus`). `num_cpus`/`num_gpus`
     set the logical resources of the private instance (never of a cluster). `execute` replaces
-    `run_and_store` (same signature), so tests can schedule trivial trials through real Ray.
+    `run_group_and_store` (same signature), so tests can schedule trivial trials through real Ray.
     Raises ScheduleError, before any trial is submitted, for a request no node can hold or an
     address that cannot be joined."""
     check_request(cpus_per_trial, gpus_per_trial)
@@ -325,43 +335,65 @@ def run_with_ray(trials: list[Trial], store: ResultStore, progress: Progress, cp
         nodes = node_resources()
         check_request(cpus_per_trial, gpus_per_trial, nodes)
         cpus = derive_cpus(cpus_per_trial, gpus_per_trial, nodes)
-        progress.parallel = concurrent_trials(cpus, gpus_per_trial, nodes)
-        payloads = {t.trial_id: {"inputs": inputs_of(t).as_dict(), "results_root": str(store.root),
-                                 "threads": threads_for(cpus), "force": force} for t in trials}
-
-        class ProgressLines(tune.Callback):
-            def on_trial_start(self, iteration, trials, trial, **info):
-                progress.started(trial.config["trial_id"])
-
-            def on_trial_result(self, iteration, trials, trial, result, **info):
-                if EPOCH_RESULT in result:  # one epoch of a running trial
-                    progress.epoch(trial.config["trial_id"], EpochEvent.from_dict(result[EPOCH_RESULT]))
-                else:
-                    progress.ended(trial.config["trial_id"], result)
-
-            def on_trial_error(self, iteration, trials, trial, **info):
-                # the worker process died (killed, out of host memory): nothing was recorded from inside.
-                # After a stop signal, Tune's own shutdown kills the running workers and reports each
-                # here: that is the stop, not a failure of the trial, so nothing is recorded
-                if STOP.received is not None:
-                    return
-                trial_id = trial.config["trial_id"]
-                error = f"the Ray worker running this trial died ({trial.error_file or 'no error file'})"
-                if trial_id not in store.finished_ids():
-                    store.write_failed(trial_id, payloads[trial_id]["inputs"]["config"], error, "")
-                progress.ended(trial_id, {"status": "failed", "error": error})
-
-            def on_step_end(self, iteration, trials, **info):
-                STOP.check()
-                progress.heartbeat()
-
-        trainable = tune.with_parameters(_ray_trial, payloads=payloads, execute=execute or run_and_store)
+        progress.parallel = max(1, round(concurrent_trials(cpus, gpus_per_trial, nodes) * members_at_once(groups)))
+        payloads = {g.group_id: {"members": [inputs_of(t).as_dict() for t in g.trials], "results_root": str(store.root),
+                                 "threads": threads_for(cpus), "force": force} for g in groups}
+        trainable = tune.with_parameters(_ray_trial, payloads=payloads, execute=execute or run_group_and_store)
         tuner = tune.Tuner(
             tune.with_resources(trainable, {"cpu": cpus, "gpu": gpus_per_trial}),
-            param_space={"trial_id": tune.grid_search(list(payloads))},
+            param_space={"group_id": tune.grid_search(list(payloads))},
             tune_config=tune.TuneConfig(reuse_actors=True, trial_dirname_creator=lambda t: t.trial_id),
-            run_config=tune.RunConfig(storage_path=scratch, name=store.grid, verbose=0, callbacks=[ProgressLines()],
+            run_config=tune.RunConfig(storage_path=scratch, name=store.grid, verbose=0,
+                                      callbacks=[_progress_lines(progress, store, groups)],
                                       failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
                                       checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False)),
         )
         tuner.fit()
+
+
+def _progress_lines(progress: Progress, store: ResultStore, groups: list[TrialGroup]):
+    """The Tune callback that shows each member's start, epochs and end in `progress`, and records a
+    failure for the members of a group whose worker died."""
+    from ray import tune
+
+    group_of = {g.group_id: g for g in groups}
+    ended: set[str] = set()
+
+    class ProgressLines(tune.Callback):
+        def on_trial_start(self, iteration, trials, trial, **info):
+            for trial_id in group_of[trial.config["group_id"]].trial_ids:
+                progress.started(trial_id)
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            member = result.get(MEMBER_RESULT)
+            if member is None:
+                return
+            if EPOCH_RESULT in result:  # one epoch of a running member
+                progress.epoch(member, EpochEvent.from_dict(result[EPOCH_RESULT]))
+            else:
+                ended.add(member)
+                progress.ended(member, result)
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            # the worker process died (killed, out of host memory): what it had not stored, nothing will.
+            # After a stop signal, Tune's own shutdown kills the running workers and reports each
+            # here: that is the stop, not a failure of the trial, so nothing is recorded
+            if STOP.received is not None:
+                return
+            error = f"the Ray worker running this trial died ({trial.error_file or 'no error file'})"
+            finished = store.finished_ids()
+            for member in group_of[trial.config["group_id"]].trials:
+                if member.trial_id in ended:
+                    continue
+                ended.add(member.trial_id)
+                if member.trial_id in finished:  # it ended and was stored before the worker died
+                    progress.ended(member.trial_id, {"status": "finished"})
+                    continue
+                store.write_failed(member.trial_id, member.config, error, "")
+                progress.ended(member.trial_id, {"status": "failed", "error": error})
+
+        def on_step_end(self, iteration, trials, **info):
+            STOP.check()
+            progress.heartbeat()
+
+    return ProgressLines()

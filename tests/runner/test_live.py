@@ -14,6 +14,7 @@ import pytest
 
 from benchmark.runner.execute import run_and_store
 from benchmark.runner.grid import Narrowing, expand
+from benchmark.runner.groups import form_groups
 from benchmark.runner.inputs import inputs_of
 from benchmark.runner.progress import Progress
 from benchmark.runner.schedule import run_sequential
@@ -36,7 +37,7 @@ def test_every_epoch_reaches_the_display_and_the_epoch_log_in_order(data_root, t
     trial = multvae_trial()
     store, stream = ResultStore("smoke", root=tmp_path), io.StringIO()
     progress = Progress(1, {trial.trial_id: "T"}, stream=stream, epoch_line_s=0.0, live=False)
-    run_sequential([trial], store, progress)
+    run_sequential(form_groups([trial], 1), store, progress)
     record = store.read_record(trial.trial_id)
     logged = epoch_log(tmp_path, trial.trial_id)
     assert [e["epoch"] for e in logged] == list(range(1, record["epochs_run"] + 1))

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.runner.grid import Trial
+from benchmark.runner.groups import form_groups
 from benchmark.runner.progress import Progress
 from benchmark.runner.schedule import (
     ScheduleError,
@@ -92,8 +93,8 @@ def test_an_unreachable_cluster_is_one_line_in_bounded_time():
 
         store = ResultStore("sched", root=Path(tempfile.mkdtemp()))
         with pytest.raises(ScheduleError, match=rf"^--address 127.0.0.1:{port}: cannot reach a Ray cluster"):
-            run_with_ray(trials(2, 1), store, Progress(2, {}, stream=io.StringIO()), address=f"127.0.0.1:{port}",
-                         execute=recording_trial)
+            run_with_ray(form_groups(trials(2, 1), 1), store, Progress(2, {}, stream=io.StringIO()),
+                         address=f"127.0.0.1:{port}", execute=recording_group)
         assert not ray.is_initialized()
     finally:
         for sock in (filler, silent, holder):
@@ -129,6 +130,11 @@ def recording_trial(inputs, results_root=None, threads=None, force=False, on_epo
     return {"trial_id": trial_id, "status": "finished", "seconds": time.time() - started}
 
 
+def recording_group(members, results_root=None, threads=None, force=False, on_epoch=None) -> list[dict]:
+    """A stand-in for `run_group_and_store`: `recording_trial` for each member."""
+    return [recording_trial(inputs, results_root, threads, force) for inputs in members]
+
+
 def most_at_once(runs: list[dict]) -> int:
     events = sorted([(r["start"], 1) for r in runs] + [(r["end"], -1) for r in runs])  # an end sorts before a start
     running = peak = 0
@@ -157,8 +163,8 @@ def test_a_quarter_gpu_runs_four_trials_at_once_on_one_gpu(private_ray, tmp_path
     store = ResultStore("sched", root=tmp_path)
     batch = trials(8, wait_for=4)
     progress = Progress(len(batch), {t.trial_id: t.trial_id for t in batch}, stream=io.StringIO())
-    run_with_ray(batch, store, progress, cpus_per_trial=None, gpus_per_trial=0.25, num_cpus=4, num_gpus=1,
-                 execute=recording_trial)
+    run_with_ray(form_groups(batch, 1), store, progress, cpus_per_trial=None, gpus_per_trial=0.25, num_cpus=4,
+                 num_gpus=1, execute=recording_group)
     runs = [json.loads((tmp_path / "log" / f"{t.trial_id}.json").read_text()) for t in batch]
     assert most_at_once(runs) == 4  # four share the one GPU; the fifth waits for a share
     assert progress.done == 8 and progress.parallel == 4
@@ -175,8 +181,8 @@ def test_more_gpus_than_the_cluster_has_is_refused_before_submitting(private_ray
     store = ResultStore("sched", root=tmp_path)
     refused = r"^--gpus-per-trial 1 asks for more GPUs than any Ray node has \(at most 0\)"
     with pytest.raises(ScheduleError, match=refused):
-        run_with_ray(trials(2, 1), store, Progress(2, {}, stream=io.StringIO()), cpus_per_trial=1, gpus_per_trial=1,
-                     num_cpus=2, num_gpus=0, execute=recording_trial)
+        run_with_ray(form_groups(trials(2, 1), 1), store, Progress(2, {}, stream=io.StringIO()), cpus_per_trial=1,
+                     gpus_per_trial=1, num_cpus=2, num_gpus=0, execute=recording_group)
     assert not (tmp_path / "log").exists() and not ray.is_initialized()
 
 
@@ -203,7 +209,7 @@ def test_under_ray_the_progress_callback_sees_every_epoch(data_root, private_ray
     (trial,) = expand("smoke", Narrowing(models=["multvae"], matchers=["none"], seeds=1))
     store, stream = ResultStore("smoke", root=tmp_path), io.StringIO()
     progress = Progress(1, {trial.trial_id: "T"}, stream=stream, epoch_line_s=0.0, live=False)
-    run_with_ray([trial], store, progress, cpus_per_trial=1, num_cpus=1)
+    run_with_ray(form_groups([trial], 1), store, progress, cpus_per_trial=1, num_cpus=1)
     logged = [json.loads(line) for line in (tmp_path / "smoke" / "trials" / trial.trial_id / "epochs.jsonl")
               .read_text().splitlines()]
     lines = stream.getvalue().splitlines()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.runner.grid import expand
+from benchmark.runner.groups import form_groups
 from benchmark.runner.progress import Progress
 from benchmark.runner.schedule import STOP, run_sequential
 from benchmark.runner.store import ResultStore
@@ -75,15 +76,15 @@ def test_a_stop_swallowed_in_a_finalizer_still_stops_the_grid(data_root, tmp_pat
     trials = expand("smoke")
     ran = []
 
-    def execute(inputs, *args, **kwargs):
-        ran.append(inputs.trial_id)
+    def execute(members, *args, **kwargs):
+        ran.extend(inputs.trial_id for inputs in members)
         SwallowedStop()  # collected at once: the KeyboardInterrupt is raised and lost inside __del__
-        return {"trial_id": inputs.trial_id, "status": "finished", "seconds": 0.0}
+        return [{"trial_id": inputs.trial_id, "status": "finished", "seconds": 0.0} for inputs in members]
 
     progress = Progress(len(trials), {t.trial_id: t.trial_id for t in trials}, stream=open(os.devnull, "w"))
     before = signal.getsignal(signal.SIGINT)  # default_int_handler, or SIG_IGN in a background job
     with STOP.active(), pytest.raises(KeyboardInterrupt):
-        run_sequential(trials, ResultStore("smoke", root=tmp_path), progress, execute=execute)
+        run_sequential(form_groups(trials, 1), ResultStore("smoke", root=tmp_path), progress, execute=execute)
     assert ran == [trials[0].trial_id]
     assert signal.getsignal(signal.SIGINT) is before  # restored after the block
 
