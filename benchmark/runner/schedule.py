@@ -96,6 +96,7 @@ class StopSignals:
             for number, handler in self._previous.items():
                 signal.signal(number, handler)
             self._previous = None
+            self.received = None  # a stop ends with its block: a later run in this process starts afresh
 
 
 STOP = StopSignals()  # signals are per process: one instance

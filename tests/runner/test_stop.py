@@ -87,6 +87,10 @@ def test_a_stop_swallowed_in_a_finalizer_still_stops_the_grid(data_root, tmp_pat
         run_sequential(form_groups(trials, 1), ResultStore("smoke", root=tmp_path), progress, execute=execute)
     assert ran == [trials[0].trial_id]
     assert signal.getsignal(signal.SIGINT) is before  # restored after the block
+    assert STOP.received is None  # and the stop with it: the next run in this process is not stopped
+    assert run_sequential(form_groups(trials[:1], 1), ResultStore("smoke", root=tmp_path), progress,
+                          execute=lambda members, *a, **k: [{"trial_id": m.trial_id, "status": "finished",
+                                                            "seconds": 0.0} for m in members]) is None
 
 
 FAKE_PYTHON = """#!/usr/bin/env bash
