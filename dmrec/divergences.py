@@ -1,9 +1,9 @@
 """Divergences between diagonal Gaussians given as (mean, log-variance), the language of DMRec.
 
 Every function returns one scalar: the divergence summed over the latent dimensions and averaged
-over the rows (users) of the batch (one per member for a group's (K, B, d) batch: `dmrec.members`),
-which is how the paper's losses and the released code reduce
-them. Rows are independent Gaussians; a `None`/standard-normal prior is N(0, I).
+over the rows (users) of the batch, which is how the paper's losses and the released code reduce
+them (one per member for a group's (K, B, d) batch: `dmrec.members`). Rows are independent
+Gaussians; a `None`/standard-normal prior is N(0, I).
 
 Numerical safety. Log-variances are clamped to [LOGVAR_MIN, LOGVAR_MAX] = [-30, 30] before any
 exponential: variances then stay within [1e-13, 1e13], every ratio of two variances within

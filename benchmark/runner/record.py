@@ -85,7 +85,7 @@ NESTED_FIELDS = {
     "search": (("ended", _optional(_str), "a string or null"), ("started_at", _str, "a string")),
     "reused_from": (("grid", _str, "a string"), ("finished_at", _str, "a string")),
     "group": (("size", _int, "an integer"), ("members", lambda v: isinstance(v, list) and all(_str(x) for x in v),
-                                             "a list of trial ids")),
+                                             "a list of trial ids"), ("wall_s", _number, "a number")),
 }
 
 

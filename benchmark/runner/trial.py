@@ -236,6 +236,20 @@ def train_group(members: Sequence[TrialInputs], verbose: bool = False,
                 done(index, error)
 
 
+def check_siblings(members: Sequence[TrialInputs]) -> None:
+    """Refuse members that differ in anything but their seed: a group trains them all by the first's config."""
+    def without_seed(inputs: TrialInputs) -> tuple:
+        return {k: v for k, v in inputs.config.items() if k != "seed"}, inputs.dataset_version
+
+    first = without_seed(members[0])
+    for inputs in members[1:]:
+        if without_seed(inputs) != first:
+            differing = sorted(k for k in set(first[0]) | set(inputs.config)
+                               if k != "seed" and first[0].get(k) != inputs.config.get(k))
+            raise ValueError(f"trial {inputs.trial_id} differs from {members[0].trial_id} in "
+                             f"{', '.join(differing) or 'its dataset version'}, not only in its seed: not one group")
+
+
 @dataclass
 class BuiltGroup:
     """A trial group ready to train: what `build_group` makes."""
@@ -280,8 +294,9 @@ def _train_as_group(members: list[TrialInputs], hooks: list, report: Callable[[i
     """`build_group`, then the batched training; each member tested and reported as it ends."""
     from benchmark.runner.training.group import load_best
 
+    check_siblings(members)
     built = build_group(members)
-    details = {"group": {"size": len(members), "members": [inputs.trial_id for inputs in members]}}
+    group = {"size": len(members), "members": [inputs.trial_id for inputs in members]}
 
     def on_end(member) -> None:
         if member.outcome is not None:
@@ -289,7 +304,10 @@ def _train_as_group(members: list[TrialInputs], hooks: list, report: Callable[[i
         try:
             load_best(member)
             record = tested_record(members[member.index], member.trainer, built.train_set, built.test, built.started,
-                                   built.setup_seconds, **details)
+                                   built.setup_seconds / len(members), group=dict(group))
+            timings = record["timings"]  # its share of the group's time; the group's wall time beside it
+            record["group"]["wall_s"] = timings["total_s"]
+            timings["total_s"] = sum(timings[key] for key in ("setup_s", "train_s", "valid_s", "test_s"))
         except Exception as error:  # noqa: BLE001 (this member's test failed; the others go on)
             record = error
         report(member.index, record)

@@ -116,7 +116,8 @@ def test_each_member_of_a_whole_group_trial_is_its_solo_trial(data_root, float64
     for index in range(len(inputs)):
         assert not isinstance(grouped[index], Exception), grouped[index]
         assert_same_trial(solo[index], grouped[index])
-        assert grouped[index]["group"] == {"size": 3, "members": [member.trial_id for member in inputs]}
+        assert grouped[index]["group"]["size"] == 3
+        assert grouped[index]["group"]["members"] == [member.trial_id for member in inputs]
     assert len({record["epochs_run"] for record in solo}) > 1, "the members should stop at different epochs"
 
 
@@ -200,3 +201,25 @@ def test_a_member_whose_loss_turns_nan_fails_alone(data_root, float64):
     built.trainer.fit(built.valid, [None] * 3, on_end)
     assert isinstance(got[1], FloatingPointError) and "loss is nan at epoch 1" in str(got[1])
     assert got[0] is None and got[2] is None
+
+
+def test_members_that_differ_in_more_than_their_seed_are_refused_every_one(data_root):
+    inputs = members("multvae", "none", seeds=(0,), epochs=3) + members("multvae", "none", seeds=(1,), epochs=3,
+                                                                        learning_rate=0.01)
+    got = outcomes_of(inputs)
+    for outcome in got.values():
+        assert isinstance(outcome, ValueError), outcome
+        assert "learning_rate" in str(outcome) and "only in its seed" in str(outcome)
+
+
+def test_a_members_clock_is_its_share_of_the_groups(data_root):
+    inputs = members("cvga", "none", epochs=6, eval_step=3)
+    got = outcomes_of(inputs)
+    first_epochs = {record["timings"]["epoch_s"][0] for record in got.values()}
+    assert len(first_epochs) == 1, "the first epoch is shared alike by the three members"
+    for record in got.values():
+        timings = record["timings"]
+        assert len(timings["epoch_s"]) == record["epochs_run"]
+        assert timings["total_s"] == pytest.approx(sum(timings[k] for k in ("setup_s", "train_s", "valid_s", "test_s")))
+        assert timings["total_s"] < record["group"]["wall_s"], "a share is less than the group's wall time"
+        assert record["curve"][-1]["time_s"] <= timings["train_s"] + timings["valid_s"] + 1e-9

@@ -7,6 +7,9 @@ one backward and one optimizer step per batch for the K members, one batched sco
 validation. A member whose validation stops improving ends there: it is tested from its best
 weights (through its solo model, with its own random stream), reported, and dropped from the group,
 which trains on with the others. A member whose loss turns NaN fails alone.
+
+A member's clock is its share of the group's: each epoch's and each validation's wall time divided
+by the members in it, so the members' seconds add up to the group's.
 """
 from __future__ import annotations
 
@@ -86,24 +89,25 @@ class GroupTrainer:
             if hasattr(self.group, "on_epoch_start"):
                 self.group.on_epoch_start(epoch)
             losses = self._train_epoch(epoch).tolist()
-            seconds = time.perf_counter() - tick
-            results = (self._validate(valid_on_device, epoch, losses, start, verbose)
+            share = (time.perf_counter() - tick) / len(self.members)
+            for member in self.members:
+                member.trainer.epoch_seconds.append(share)
+                member.trainer.train_seconds += share
+                member.trainer.epochs_run = epoch + 1
+            results = (self._validate(valid_on_device, epoch, losses, verbose)
                        if epoch + 1 in validate_after else [None] * len(self.members))
             ended = []
             for member, loss, result in zip(self.members, losses, results, strict=True):
-                if self._member_epoch(member, epoch, loss, result, seconds, time.perf_counter() - start,
-                                      schedule, on_epoch[member.index]):
+                if self._member_epoch(member, epoch, loss, result, time.perf_counter() - start, schedule,
+                                      on_epoch[member.index]):
                     ended.append(member)
             self._end(ended, on_end)
         self._end(list(self.members), on_end)
 
-    def _member_epoch(self, member: Member, epoch: int, loss: float, result, seconds: float, elapsed: float,
-                      schedule: list[int], on_epoch) -> bool:
-        """Book one epoch of one member; whether it has ended (stopped early or failed)."""
+    def _member_epoch(self, member: Member, epoch: int, loss: float, result, elapsed: float, schedule: list[int],
+                      on_epoch) -> bool:
+        """One epoch's outcome for one member; whether it has ended (stopped early or failed)."""
         trainer = member.trainer
-        trainer.epoch_seconds.append(seconds)
-        trainer.train_seconds += seconds
-        trainer.epochs_run = epoch + 1
         if not math.isfinite(loss):
             member.outcome = NonFiniteLoss(f"{type(trainer.model).__name__}: loss is {loss} at epoch {epoch + 1}")
             return True
@@ -123,19 +127,20 @@ class GroupTrainer:
             on_epoch(trainer._epoch_event(epoch + 1, loss, result, elapsed, stop_by))
         return result is not None and member.since_best >= trainer.stopping_step
 
-    def _validate(self, valid: RankingTarget, epoch: int, losses: list[float], start: float, verbose: bool) -> list:
+    def _validate(self, valid: RankingTarget, epoch: int, losses: list[float], verbose: bool) -> list:
         """Every member's validation after 0-based `epoch`, scored in one batched pass: its metrics
         (appended to its curve) or the exception its solo validation would raise."""
         tick = time.perf_counter()
         outcomes = evaluate_members(self.group, valid, self.solo.topk, self.solo.eval_batch_size,
                                     when=f"validation after epoch {epoch + 1}")
-        share = (time.perf_counter() - tick)
+        share = (time.perf_counter() - tick) / len(self.members)
         for member, loss, outcome in zip(self.members, losses, outcomes, strict=True):
-            member.trainer.valid_seconds += share
+            trainer = member.trainer
+            trainer.valid_seconds += share
             if isinstance(outcome, Exception):
                 continue
-            member.trainer.curve.append({
-                "epoch": epoch + 1, "time_s": time.perf_counter() - start, "train_loss": loss,
+            trainer.curve.append({  # its clock: its shares of the group's epochs and validations
+                "epoch": epoch + 1, "time_s": trainer.train_seconds + trainer.valid_seconds, "train_loss": loss,
                 **{k: v for k, v in outcome.items() if k.endswith("@20")}})
             if verbose:
                 print(f"  member {member.index} epoch {epoch + 1:4d}  loss {loss:.4f}  valid "
