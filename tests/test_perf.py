@@ -4,8 +4,10 @@ import math
 
 import pytest
 
-from benchmark.perf.__main__ import main
+from benchmark.perf.__main__ import group_list, main
 from benchmark.perf.concurrent import best_speedup, earlier_concurrency
+from benchmark.perf.group import earlier_groups, member_seeds
+from benchmark.perf.group_project import group_projection
 from benchmark.perf.project import grid_cells, stored_epochs
 from benchmark.perf.table import Table
 from benchmark.perf.variants import matcher_label, variant_label
@@ -73,11 +75,73 @@ def test_table2_has_360_trials_in_36_cells():
     (["--concurrent", "0,2"], "every N must be >= 1"),
     (["--shape", "1,2"], "expected USERS,ITEMS,INTERACTIONS,DIM"),
     (["--device", "tpu"], "invalid choice"),
+    (["--group", "0,2"], "argument --group: --group '0,2': every K must be >= 1"),
+    (["--group", "1,five"], "argument --group: --group '1,five': expected comma-separated integers, e.g. 1,5,10"),
+    (["--group", ","], "argument --group: --group ',': every K must be >= 1"),
 ])
 def test_bad_command_line_exits_2(argv, message, capsys):
     with pytest.raises(SystemExit) as stop:
         main(argv)
-    assert stop.value.code == 2 and message in capsys.readouterr().err
+    assert stop.value.code == 2 and message in capsys.readouterr().err.splitlines()[-1]  # one line says it
+
+
+def test_group_sizes_always_hold_k1_and_seeds_never_repeat():
+    assert group_list("10,5,5") == [1, 5, 10] and group_list("1") == [1]
+    assert [member_seeds(p, 3) for p in range(3)] == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    assert member_seeds(4, 1) == [4]  # K = 1: process i runs seed i, as the concurrent stage's trials do
+
+
+def test_group_stage_and_its_projection(tmp_path, data_root, monkeypatch):
+    monkeypatch.setenv("DMREC_RESULTS", str(tmp_path / "no-results"))
+    out = tmp_path / "out"
+    argv = ["--dataset", "tiny", "--skip-epoch-table", "--group", "2", "--trial-epochs", "1", "--threads", "1",
+            "--project", "smoke", "--shape", "120,60,1500,8", "--repeats", "1", "--project-epochs", "3",
+            "--out", str(out)]
+    assert main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == [f"perf_{s}.{x}" for s in ("group", "project", "project_group")
+                                                     for x in ("csv", "md")]
+    groups = _rows(out / "perf_group.csv")
+    # K = 1 is one ordinary trial (its record is not a group member's), K = 2 one batched group of two
+    assert [(r["k"], r["processes"], r["trials"], r["grouped"]) for r in groups] == [("1", "1", "1", "no"),
+                                                                                      ("2", "1", "2", "yes")]
+    assert float(groups[0]["vs_k1"]) == 1.0 and float(groups[0]["work_vs_k1"]) == 1.0
+    for row in groups:
+        assert float(row["trials_per_hour"]) == pytest.approx(int(row["trials"]) * 3600 / float(row["wall_s"]))
+    assert float(groups[1]["work_vs_k1"]) == pytest.approx(float(groups[0]["work_s_per_trial"])
+                                                           / float(groups[1]["work_s_per_trial"]))
+    project = {(r["model"], r["variant"]): r for r in _rows(out / "perf_project.csv")}
+    grouped = _rows(out / "perf_project_group.csv")
+    assert [(r["k"], r["processes"], r["runs"]) for r in grouped] == [("1", "1", "5"), ("2", "1", "3")]
+    # K = 1 alone is today's projection, to the last digit; K = 2 divides each Mult-VAE cell's 2 seeds,
+    # while LightGCN (no groups) keeps K = 1's speed
+    assert grouped[0]["wall_s"] == project[("", "")]["total_s"] and float(grouped[0]["speedup"]) == 1.0
+    speedup = float(groups[1]["work_vs_k1"])
+    multvae = float(project[("multvae", "Base")]["total_s"]) + float(project[("multvae", "DMRec-M")]["total_s"])
+    assert float(grouped[1]["speedup"]) == pytest.approx(speedup)
+    lightgcn = float(project[("lightgcn", "Base")]["total_s"])
+    assert float(grouped[1]["wall_s"]) == pytest.approx(multvae / speedup + lightgcn)
+    assert float(grouped[1]["trials_per_hour"]) == pytest.approx(5 * 3600 / float(grouped[1]["wall_s"]))
+    assert earlier_groups(out).rows[1]["work_s_per_trial"] == float(groups[1]["work_s_per_trial"])
+
+
+def test_grouped_projection_by_hand():
+    cells = [("amazon", "multvae", "Base", 10, 100.0), ("amazon", "multvae", "DMRec-M", 10, 200.0),
+             ("amazon", "lightgcn", "Base", 3, 30.0)]
+    columns = ["dataset", "model", "variant", "trials", "total_s"]
+    project = Table("project", "p", columns, [dict(zip(columns, c, strict=True)) for c in cells]
+                    + [{"dataset": "all", "trials": 23, "total_s": 330.0}])
+    work = {(1, 1): 2.0, (3, 1): 1.0, (5, 1): 0.5, (1, 2): 3.0, (5, 2): 1.0}
+    groups = Table("group", "g", ["k", "processes", "work_s_per_trial"],
+                   [{"k": k, "processes": n, "work_s_per_trial": w} for (k, n), w in work.items()])
+    rows = {(r["k"], r["processes"]): r for r in group_projection("table2", project, groups).rows}
+    assert list(rows) == [(1, 1), (3, 1), (5, 1), (1, 2), (5, 2)]
+    # speed-ups over (1, 1): 1, 2, 4, 2 x 2/3, 2 x 2/1; 10 seeds at K = 3: 4 groups charged as 12 trials
+    expected = {(1, 1): (330.0, 23), (3, 1): (300 * 1.2 / 2 + 30, 11), (5, 1): (300 / 4 + 30, 7),
+                (1, 2): (330 / (4 / 3), 23), (5, 2): (300 / 4 + 30 / (4 / 3), 7)}
+    for key, (wall, runs) in expected.items():
+        assert rows[key]["wall_s"] == pytest.approx(wall) and rows[key]["runs"] == runs
+        assert rows[key]["trials_per_hour"] == pytest.approx(23 * 3600 / wall)
+    assert rows[(1, 1)]["wall_s"] == 330.0
 
 
 def test_unknown_trial_model_is_one_line_before_any_child(capsys):

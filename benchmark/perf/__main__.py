@@ -13,20 +13,29 @@ import torch
 from benchmark import perf, version
 from benchmark.perf.concurrent import concurrent_stage, earlier_concurrency, one_trial
 from benchmark.perf.epoch import epoch_stage
+from benchmark.perf.group import earlier_groups, group_stage, group_trial
+from benchmark.perf.group_project import group_projection
 from benchmark.perf.project import project_stage
 from benchmark.perf.synthetic import parse_shape, write_stand_in
 from benchmark.perf.table import Table
 
 
-def concurrency_list(text: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--concurrent {text!r}: expected comma-separated integers, "
-                                         "e.g. 1,2,4,8") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"--concurrent {text!r}: every N must be >= 1")
-    return sorted(set(values))
+def counts(flag: str, letter: str, example: str, always: tuple[int, ...] = ()):
+    """The argparse type of a comma-separated list of counts >= 1 (sorted, distinct, `always` added)."""
+    def parse(text: str) -> list[int]:
+        try:
+            values = [int(part) for part in text.split(",") if part.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} {text!r}: expected comma-separated integers, "
+                                             f"e.g. {example}") from None
+        if not values or min(values) < 1:
+            raise argparse.ArgumentTypeError(f"{flag} {text!r}: every {letter} must be >= 1")
+        return sorted(set(values) | set(always))
+    return parse
+
+
+concurrency_list = counts("--concurrent", "N", "1,2,4,8")
+group_list = counts("--group", "K", "1,5,10", always=(1,))  # K = 1, the ordinary trial, is what K > 1 is compared with
 
 
 def parser() -> argparse.ArgumentParser:
@@ -44,9 +53,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-epoch-table", action="store_true", help="run only the other stages asked for")
     p.add_argument("--concurrent", type=concurrency_list, default=None, metavar="N,N,...",
                    help="also measure trials per hour with N concurrent trial processes, e.g. 1,2,4,8")
-    p.add_argument("--trial-model", default="multvae", help="model of the concurrent stage's trials")
-    p.add_argument("--trial-matcher", default="mddm", help="matcher of the concurrent stage's trials")
-    p.add_argument("--trial-epochs", type=int, default=3, help="epochs of each concurrent-stage trial")
+    p.add_argument("--group", type=group_list, default=None, metavar="K,K,...",
+                   help="also measure trials per hour when K seed-siblings train as one group, e.g. 1,5,10 "
+                        "(K = 1 is always measured; with --concurrent, also N processes at once)")
+    p.add_argument("--trial-model", default="multvae", help="model of the concurrent and group stages' trials")
+    p.add_argument("--trial-matcher", default="mddm", help="matcher of the concurrent and group stages' trials")
+    p.add_argument("--trial-epochs", type=int, default=3, help="epochs of each concurrent- or group-stage trial")
     p.add_argument("--project", default=None, metavar="GRID", help="also project this grid's wall time, e.g. table2")
     p.add_argument("--project-epochs", type=int, default=100,
                    help="epochs per trial where no stored run of the grid says otherwise")
@@ -56,6 +68,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--record", action="store_true",
                    help="store the tables as a dated measurement in docs/measurements/perf-<device>.md")
     p.add_argument("--one-trial", action="store_true", help=argparse.SUPPRESS)  # a concurrent stage's child
+    p.add_argument("--group-size", type=int, default=None, help=argparse.SUPPRESS)  # with it: a group stage's child
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     return p
 
@@ -69,6 +82,8 @@ def refusal(args) -> str | None:
     """The one line that refuses these arguments before any stage starts, or None."""
     if args.repeats < 1 or args.trial_epochs < 1 or args.time_limit <= 0 or args.project_epochs < 1:
         return "--repeats, --trial-epochs, --project-epochs and --time-limit must be positive"
+    if args.group_size is not None and args.group_size < 1:
+        return "--group-size must be positive"
     if args.device == "cuda" and not torch.cuda.is_available():
         return "--device cuda, but torch sees no CUDA device (torch.cuda.is_available() is False)"
     if args.one_trial:
@@ -80,7 +95,7 @@ def refusal(args) -> str | None:
             load_grid(args.project)
         except GridError as error:
             return f"--project: {error}"
-    if args.concurrent:
+    if args.concurrent or args.group:
         from benchmark.runner.config import resolve
 
         try:  # before any child starts: a typo is one line, not N failed processes
@@ -99,7 +114,7 @@ def _run(args, argv: list[str]) -> int:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if args.one_trial:
-        return one_trial(args, device)
+        return one_trial(args, device) if args.group_size is None else group_trial(args, device)
     with tempfile.TemporaryDirectory(prefix="dmrec-perf-") as scratch:
         with data_source(args, Path(scratch)) as source:
             tables = run_stages(args, device, source, Path(scratch))
@@ -134,7 +149,7 @@ def data_source(args, scratch: Path):
     from benchmark.core.errors import DataError
     from benchmark.data.layout import read_meta
 
-    needs_dataset = not args.skip_epoch_table or bool(args.concurrent)
+    needs_dataset = not args.skip_epoch_table or bool(args.concurrent) or bool(args.group)
     synthetic = args.synthetic
     if needs_dataset and not synthetic:
         try:
@@ -154,7 +169,7 @@ def data_source(args, scratch: Path):
 
 def run_stages(args, device: torch.device, source: str, scratch: Path) -> list[Table]:
     tables: list[Table] = []
-    concurrency = None
+    concurrency = groups = None
     if not args.skip_epoch_table:
         tables.append(epoch_stage(args, device, source))
         tables[-1].write(args.out)
@@ -162,13 +177,19 @@ def run_stages(args, device: torch.device, source: str, scratch: Path) -> list[T
         concurrency = concurrent_stage(args, device, source)
         tables.append(concurrency)
         concurrency.write(args.out)
+    if args.group:
+        groups = group_stage(args, device, source)
+        tables.append(groups)
+        groups.write(args.out)
     if args.project:
-        if concurrency is None:
-            concurrency = earlier_concurrency(args.out)
         project_root = scratch / "project"
         with data_root_at(project_root):  # the grid's dataset names, at their shapes
-            tables.append(project_stage(args, device, concurrency, project_root))
+            tables.append(project_stage(args, device, concurrency or earlier_concurrency(args.out), project_root))
         tables[-1].write(args.out)
+        groups = groups or earlier_groups(args.out)
+        if groups is not None:
+            tables.append(group_projection(args.project, tables[-1], groups))
+            tables[-1].write(args.out)
     return tables
 
 

@@ -20,12 +20,17 @@ from benchmark.perf.variants import build_variant, matcher_label, variant_config
 COLUMNS = ["n", "wall_s", "trials", "trials_per_hour", "mean_trial_s", "threads_each", "speedup"]
 
 
+def fixed_epochs(args) -> dict:
+    """A short trial's settings: `--trial-epochs` epochs, one validation at the last, then the test."""
+    return {"epochs": args.trial_epochs, "eval_step": args.trial_epochs, "first_eval_epoch": None}
+
+
 def one_trial(args, device: torch.device) -> int:
     """Train one short fixed-epoch trial (one validation at its last epoch, then the test) and print
     {"seconds", "train_s", "epochs"} as JSON: a trial's training and evaluation work, without the
     record around it."""
     started = time.perf_counter()
-    params = {"epochs": args.trial_epochs, "eval_step": args.trial_epochs, "first_eval_epoch": None, "seed": args.seed}
+    params = {**fixed_epochs(args), "seed": args.seed}
     variant = build_variant(variant_config(args.trial_model, args.dataset, args.trial_matcher, params), device)
     variant.trainer.fit(variant.loader, variant.valid)
     variant.trainer.evaluate(variant.test)
@@ -61,6 +66,21 @@ def run_processes(command: list[str], n: int, deadline: float) -> tuple[float, l
     return wall, processes, outputs, timed_out
 
 
+def measure_processes(command: list[str], n: int, deadline: float, table: Table, what: str,
+                      time_limit: float) -> tuple[float, list[dict]] | None:
+    """`n` processes of `command` at once (`run_processes`): (wall seconds, the JSON each printed
+    last), or None, with a note in `table` saying why, when the deadline stopped them or one failed."""
+    wall, processes, outputs, timed_out = run_processes(command, n, deadline)
+    if timed_out:
+        table.notes.append(f"{what} stopped by --time-limit {time_limit:g} s; not counted")
+        return None
+    failed = [i for i, process in enumerate(processes) if process.returncode != 0]
+    if failed:
+        table.notes.append(f"{what}: {len(failed)} trial process(es) failed ({outputs[failed[0]][-1]}); not counted")
+        return None
+    return wall, [json.loads(lines[-1]) for lines in outputs]
+
+
 def trial_command(args, device: torch.device, threads: int) -> list[str]:
     return [sys.executable, "-m", "benchmark.perf", "--one-trial", "--device", device.type,
             "--dataset", args.dataset, "--trial-model", args.trial_model, "--trial-matcher",
@@ -78,16 +98,12 @@ def concurrent_stage(args, device: torch.device, source: str) -> Table:
             table.notes.append(f"N = {n} and above not run: --time-limit {args.time_limit:g} s reached")
             break
         threads = max(1, cores // n)
-        wall, processes, outputs, timed_out = run_processes(trial_command(args, device, threads), n, deadline)
-        if timed_out:
-            table.notes.append(f"N = {n} stopped by --time-limit {args.time_limit:g} s; not counted")
+        measured = measure_processes(trial_command(args, device, threads), n, deadline, table, f"N = {n}",
+                                     args.time_limit)
+        if measured is None:
             break
-        failed = [i for i, process in enumerate(processes) if process.returncode != 0]
-        if failed:
-            table.notes.append(f"N = {n}: {len(failed)} trial process(es) failed ({outputs[failed[0]][-1]}); "
-                               "not counted")
-            break
-        seconds = [json.loads(lines[-1])["seconds"] for lines in outputs]
+        wall, results = measured
+        seconds = [result["seconds"] for result in results]
         rate = n * 3600 / wall
         base_rate = base_rate or rate  # the first N measured (N = 1 unless asked otherwise)
         table.rows.append({"n": n, "wall_s": wall, "trials": n, "trials_per_hour": rate,
