@@ -58,15 +58,18 @@ def group_trial(args, device: torch.device) -> int:
 
 
 def work_seconds(records: list[dict]) -> float:
-    """The seconds of the work a group's records repeat in every trial of a grid: its epochs at the
-    median epoch time after the first (the first pays one-time warm-up a long trial hardly feels),
-    its validation and the members' tests. Every member books the group's epochs and validations."""
+    """The seconds of the work a group's records repeat in every trial of a grid: each member's epochs
+    at its median epoch time after the first (the first pays one-time warm-up a long trial hardly
+    feels), its validations and its test. A member books its share of the group's epochs and
+    validations, so the group's work is the sum over its members."""
     if not records:
         return math.nan
-    timings = [record["timings"] for record in records]
-    epochs = timings[0]["epoch_s"]
-    steady = statistics.median(epochs[1:] or epochs) if epochs else 0.0
-    return len(epochs) * steady + max(t["valid_s"] for t in timings) + sum(t["test_s"] for t in timings)
+    total = 0.0
+    for timings in (record["timings"] for record in records):
+        epochs = timings["epoch_s"]
+        steady = statistics.median(epochs[1:] or epochs) if epochs else 0.0
+        total += len(epochs) * steady + timings["valid_s"] + timings["test_s"]
+    return total
 
 
 def group_row(k: int, n: int, wall: float, results: list[dict], threads: int) -> dict:
