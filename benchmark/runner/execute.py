@@ -147,15 +147,16 @@ class _Member:
 def run_group_and_store(members: Sequence[TrialInputs], results_root: str | None = None, threads: int | None = None,
                         force: bool | str = False,
                         on_epoch: Sequence[Callable[[EpochEvent], None] | None] | None = None,
-                        tensorboard: bool = False) -> list[dict]:
+                        tensorboard: bool = False, on_outcome: Callable[[int, dict], None] | None = None) -> list[dict]:
     """`run_and_store` for sibling trials (`benchmark.runner.groups`), member by member: each is
     claimed, kept, copied or trained by `force`'s rule; the ones left train in ONE `train_group`
     call, and each is stored (and its claim released) as soon as it ends, so a group stopped mid-way
-    keeps the members that had ended. `on_epoch[i]`: member i's epoch hook. Returns one outcome per
-    member, as `run_and_store` returns it, in the members' order."""
+    keeps the members that had ended. `on_epoch[i]`: member i's epoch hook; `on_outcome(i, outcome)`:
+    called as soon as member i's outcome is settled (stored). Returns one outcome per member, as
+    `run_and_store` returns it, in the members' order."""
     started = time.perf_counter()
     hooks = list(on_epoch) if on_epoch is not None else [None] * len(members)
-    outcomes: list[dict | None] = [None] * len(members)
+    outcomes = _Outcomes(len(members), on_outcome)
     training: list[_Member] = []
     try:
         for index, inputs in enumerate(members):
@@ -171,10 +172,26 @@ def run_group_and_store(members: Sequence[TrialInputs], results_root: str | None
     finally:
         for member in training:  # a member that ended was closed already: this is for a stop or a raise
             member.close()
-    return outcomes
+    return outcomes.values
 
 
-def _train_members(training: list[_Member], outcomes: list[dict | None], threads: int | None, force: bool | str,
+class _Outcomes:
+    """A group's outcomes by member index; each one passed on to `on_outcome` when it is set."""
+
+    def __init__(self, size: int, on_outcome: Callable[[int, dict], None] | None):
+        self.values: list[dict | None] = [None] * size
+        self.on_outcome = on_outcome
+
+    def __getitem__(self, index: int) -> dict | None:
+        return self.values[index]
+
+    def __setitem__(self, index: int, outcome: dict) -> None:
+        self.values[index] = outcome
+        if self.on_outcome is not None:
+            self.on_outcome(index, outcome)
+
+
+def _train_members(training: list[_Member], outcomes: _Outcomes, threads: int | None, force: bool | str,
                    started: float) -> None:
     """Train the claimed members together and store each outcome into `outcomes` as it comes."""
     import torch

@@ -183,10 +183,18 @@ def run_sequential(groups: list[TrialGroup], store: ResultStore, progress: Progr
         STOP.check()
         for trial in group.trials:
             progress.started(trial.trial_id)
+        ended: set[int] = set()
+
+        def member_ended(index: int, outcome: dict, trials=group.trials, ended=ended) -> None:
+            ended.add(index)
+            progress.ended(trials[index].trial_id, outcome)
+
         outcomes = execute([inputs_of(t) for t in group.trials], str(store.root), threads_for(cpus_per_trial), force,
-                           on_epoch=[functools.partial(progress.epoch, t.trial_id) for t in group.trials])
-        for trial, outcome in zip(group.trials, outcomes, strict=True):
-            progress.ended(trial.trial_id, outcome)
+                           on_epoch=[functools.partial(progress.epoch, t.trial_id) for t in group.trials],
+                           on_outcome=member_ended)
+        for index, outcome in enumerate(outcomes):  # the ones the function did not report as they ended
+            if index not in ended:
+                member_ended(index, outcome)
 
 
 def _ray_trial(param: dict, payloads: dict, execute: GroupFunction) -> None:
@@ -208,10 +216,18 @@ def _ray_trial(param: dict, payloads: dict, execute: GroupFunction) -> None:
     def report_epoch(trial_id: str, event) -> None:
         tune.report({EPOCH_RESULT: event.as_dict(), MEMBER_RESULT: trial_id})
 
-    outcomes = execute(members, **payload, on_epoch=[functools.partial(report_epoch, m.trial_id) for m in members])
-    for inputs, outcome in zip(members, outcomes, strict=True):
+    ended: set[int] = set()
+
+    def report_outcome(index: int, outcome: dict) -> None:  # as soon as the member is stored
+        ended.add(index)
         tune.report({**{key: value for key, value in outcome.items() if value is not None},
-                     MEMBER_RESULT: inputs.trial_id})
+                     MEMBER_RESULT: members[index].trial_id})
+
+    outcomes = execute(members, **payload, on_epoch=[functools.partial(report_epoch, m.trial_id) for m in members],
+                       on_outcome=report_outcome)
+    for index, outcome in enumerate(outcomes):
+        if index not in ended:
+            report_outcome(index, outcome)
 
 
 def _host_port(address: str) -> tuple[str, int] | None:

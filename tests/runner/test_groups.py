@@ -296,3 +296,24 @@ def test_a_dead_worker_fails_the_members_without_a_record(data_root, tmp_path, m
     assert store.failed_ids() == {trials[1].trial_id, trials[2].trial_id}
     assert "the Ray worker running this trial died" in store.read_failed(trials[1].trial_id)["error"]
     assert progress.failed == 2 and progress.done == 1 and progress.running == {}
+
+
+def test_a_member_that_ends_early_is_reported_while_the_others_train(data_root, tmp_path):
+    """Seeds 0-2 of this short schedule stop at different validations (tests/training/test_group.py)."""
+    trials = expand("smoke", Narrowing(models=["multvae"], matchers=["mddm"], seeds=3,
+                                       params={"epochs": 30, "stopping_step": 1, "eval_step": 1}))
+    events: list[tuple[str, int, int]] = []  # (kind, member, epoch or -1)
+
+    def epoch_of(index):
+        return lambda event: events.append(("epoch", index, event.epoch))
+
+    outcomes = run_group_and_store([inputs_of(t) for t in trials], str(tmp_path), threads=1,
+                                   on_epoch=[epoch_of(i) for i in range(3)],
+                                   on_outcome=lambda index, outcome: events.append(("ended", index, -1)))
+    assert [outcome["status"] for outcome in outcomes] == ["finished"] * 3
+    ends = [position for position, event in enumerate(events) if event[0] == "ended"]
+    last_epoch = max(position for position, event in enumerate(events) if event[0] == "epoch")
+    assert len(ends) == 3 and ends[0] < last_epoch, "the first member to stop is reported before the group ends"
+    first = events[ends[0]][1]
+    assert ResultStore("smoke", root=tmp_path).read_record(trials[first].trial_id)["epochs_run"] < max(
+        e[2] for e in events if e[0] == "epoch")

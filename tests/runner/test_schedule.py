@@ -130,8 +130,9 @@ def recording_trial(inputs, results_root=None, threads=None, force=False, on_epo
     return {"trial_id": trial_id, "status": "finished", "seconds": time.time() - started}
 
 
-def recording_group(members, results_root=None, threads=None, force=False, on_epoch=None) -> list[dict]:
-    """A stand-in for `run_group_and_store`: `recording_trial` for each member."""
+def recording_group(members, results_root=None, threads=None, force=False, on_epoch=None,
+                    on_outcome=None) -> list[dict]:
+    """A stand-in for `run_group_and_store`: `recording_trial` for each member (reported at the end)."""
     return [recording_trial(inputs, results_root, threads, force) for inputs in members]
 
 
