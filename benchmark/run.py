@@ -73,14 +73,14 @@ def _shard(value: str) -> tuple[int, int]:
     return i, n
 
 
-def group_size_argument(value: str) -> int:
+def positive_int(value: str) -> int:
     try:
-        size = int(value)
+        number = int(value)
     except ValueError:
-        size = 0
-    if size < 1:
-        raise argparse.ArgumentTypeError(f"--group-size takes a whole number of trials, at least 1, got '{value}'")
-    return size
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{value}'")
+    return number
 
 
 def parser() -> argparse.ArgumentParser:
@@ -99,7 +99,7 @@ def parser() -> argparse.ArgumentParser:
                         "not the axes model/dataset/matcher/seed")
     p.add_argument("--shard", type=_shard, metavar="I/N",
                    help="run only part I of N fixed parts of the whole grid (by trial id); narrowing still applies")
-    p.add_argument("--group-size", type=group_size_argument, metavar="K",
+    p.add_argument("--group-size", type=positive_int, metavar="K",
                    help="train up to K trials that differ only in their seed together, as one batched model "
                         "(each is still stored as its own trial); unset: 10 when the trials train on a GPU "
                         "(--gpus-per-trial above 0, or --no-ray on a machine with CUDA), else 1; with --shard "

@@ -27,23 +27,13 @@ import sys
 
 from benchmark import version
 from benchmark.core.errors import DataError
-from benchmark.run import comma_list, key_value_argument, refuse, say_error, seeds_argument
+from benchmark.run import comma_list, key_value_argument, positive_int, refuse, say_error, seeds_argument
 from benchmark.runner.config import ConfigError
 from benchmark.runner.grid import GridError, Narrowing, load_grid
 from benchmark.runner.store import ResultStore, StoreUnwritable
 from benchmark.tuning.cells import SEARCH_SUFFIX, Cell, grid_cells
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{value}'")
-    return number
 
 
 def _positive_float(value: str) -> float:
@@ -67,7 +57,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="params", type=key_value_argument, action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key for every model that declares it (a searched key is still searched)")
     budget = p.add_mutually_exclusive_group(required=True)
-    budget.add_argument("--budget", type=_positive_int, help="sampled configs per (dataset, model, matcher) cell")
+    budget.add_argument("--budget", type=positive_int, help="sampled configs per (dataset, model, matcher) cell")
     budget.add_argument("--budget-hours", type=_positive_float,
                         help="hours of sampling per cell: its samples' own time, summed")
     p.add_argument("--seeds", type=seeds_argument, help="seeds of each tuned config: a count n or a comma list "

@@ -235,7 +235,7 @@ def test_the_dry_run_shows_the_groups(data_root, tmp_path):
 def test_a_group_size_that_is_no_count_is_refused(data_root, tmp_path, size):
     bad = run(["--grid", "smoke", "--group-size", size, "--dry-run"], data_root, tmp_path, timeout=60)
     assert bad.returncode == 2
-    assert f"--group-size takes a whole number of trials, at least 1, got '{size}'" in bad.stderr
+    assert f"argument --group-size: expected a positive integer, got '{size}'" in bad.stderr
 
 
 def test_shards_of_groups_cover_the_grid_with_whole_groups(data_root, tmp_path):
